@@ -1,0 +1,404 @@
+"""DeepLIFT's rules as autograd functions, attached to a model through module hooks.
+
+The engine runs two forward passes through the *unchanged* model: the real inputs (one per
+sequence, no autograd) and the references (K per sequence, with autograd). During the first,
+:class:`RuleHooks` records each hooked layer's input and output; during the second, each hooked
+layer's output is replaced by an autograd function whose value is the reference's output and
+whose backward applies the DeepLIFT multiplier of the (input, reference) pair instead of the
+gradient. One ``backward`` of the target then yields m(Δx, Δt) at the input for every pair.
+
+Why this is exact: DeepLIFT's multipliers obey the chain rule, linear layers (dense,
+convolution, average pooling, eval-mode BatchNorm) have their weights as multipliers when the
+positive and negative parts of their output carry the same multiplier, and that is the case
+everywhere except in front of a RevealCancel nonlinearity. There the weighted layer and the
+nonlinearity are handled together (:class:`_RevealCancelLinear`).
+
+Shapes: the real-input pass has a batch of ``b`` sequences, the reference pass ``b * K``
+references ordered sequence-major; recorded real-input activations are viewed as ``(b, 1, ...)``
+and reference activations as ``(b, K, ...)`` so pairs broadcast without copies.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from liftgenomics.attribution.check import ModelPlan, RevealCancelChain
+
+#: Below this |Δx| a multiplier Δy/Δx is replaced by its limit, the gradient.
+DELTA_EPS = 1e-6
+
+
+def derivative(module: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """The elementwise derivative f'(z) of a supported nonlinearity module."""
+    if isinstance(module, nn.ReLU):
+        return (z > 0).to(z.dtype)
+    if isinstance(module, nn.LeakyReLU):
+        return torch.where(z > 0, 1.0, module.negative_slope).to(z.dtype)
+    if isinstance(module, nn.Sigmoid):
+        s = torch.sigmoid(z)
+        return s * (1 - s)
+    if isinstance(module, nn.Tanh):
+        t = torch.tanh(z)
+        return 1 - t * t
+    with torch.enable_grad():
+        leaf = z.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(module.forward(leaf).sum(), leaf)
+    return grad
+
+
+def rescale_multiplier(
+    module: nn.Module,
+    z_x: torch.Tensor,
+    z_r: torch.Tensor,
+    y_x: torch.Tensor,
+    y_r: torch.Tensor,
+) -> torch.Tensor:
+    """Rescale: m = Δy/Δz, the gradient at the midpoint where |Δz| < ``DELTA_EPS``."""
+    delta_z = z_x - z_r
+    delta_y = y_x - y_r
+    small = delta_z.abs() < DELTA_EPS
+    multiplier = delta_y / torch.where(small, torch.ones_like(delta_z), delta_z)
+    if bool(small.any()):
+        multiplier = torch.where(small, derivative(module, z_r + 0.5 * delta_z), multiplier)
+    return multiplier
+
+
+def revealcancel_multipliers(
+    module: nn.Module,
+    z_r: torch.Tensor,
+    delta_pos: torch.Tensor,
+    delta_neg: torch.Tensor,
+    y_x: torch.Tensor,
+    y_r: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """RevealCancel: the Shapley split of Δy between Δz⁺ and Δz⁻, as multipliers m⁺, m⁻.
+
+    Δy⁺ = ½[f(z₀+Δz⁺) − f(z₀)] + ½[f(z₀+Δz⁻+Δz⁺) − f(z₀+Δz⁻)] and Δy⁻ mirrored, with
+    f(z₀+Δz⁻+Δz⁺) taken as the recorded f(x) so that Δy⁺ + Δy⁻ = Δy exactly.
+    """
+    f = module.forward  # no hooks
+    y_pos = f(z_r + delta_pos)
+    y_neg = f(z_r + delta_neg)
+    dy_pos = 0.5 * ((y_pos - y_r) + (y_x - y_neg))
+    dy_neg = 0.5 * ((y_neg - y_r) + (y_x - y_pos))
+    small_pos = delta_pos.abs() < DELTA_EPS
+    small_neg = delta_neg.abs() < DELTA_EPS
+    m_pos = dy_pos / torch.where(small_pos, torch.ones_like(delta_pos), delta_pos)
+    m_neg = dy_neg / torch.where(small_neg, torch.ones_like(delta_neg), delta_neg)
+    # Limits as a part -> 0: the mean of the gradients at the two points the part moves between.
+    if bool(small_pos.any()):
+        limit = 0.5 * (derivative(module, z_r) + derivative(module, z_r + delta_neg))
+        m_pos = torch.where(small_pos, limit, m_pos)
+    if bool(small_neg.any()):
+        limit = 0.5 * (derivative(module, z_r) + derivative(module, z_r + delta_pos))
+        m_neg = torch.where(small_neg, limit, m_neg)
+    return m_pos, m_neg
+
+
+class _Multiply(torch.autograd.Function):
+    """Value of the reference's output; backward multiplies by a precomputed multiplier."""
+
+    @staticmethod
+    def forward(ctx, z_r, y_r, multiplier):
+        ctx.save_for_backward(multiplier)
+        return y_r
+
+    @staticmethod
+    def backward(ctx, grad):
+        (multiplier,) = ctx.saved_tensors
+        return grad * multiplier.reshape(grad.shape), None, None
+
+
+class _StraightThrough(torch.autograd.Function):
+    """Value of the reference's output; backward passes the multiplier through unchanged."""
+
+    @staticmethod
+    def forward(ctx, z_r, y_r):
+        return y_r
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+class _Guided(torch.autograd.Function):
+    """Guided backpropagation: the gradient with negative incoming signal zeroed."""
+
+    @staticmethod
+    def forward(ctx, z, y, slope):
+        ctx.save_for_backward(slope)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (slope,) = ctx.saved_tensors
+        return grad.clamp(min=0) * slope, None, None
+
+
+def _transpose_weighted(
+    layer: nn.Module, weight: torch.Tensor, grad: torch.Tensor, input_shape: torch.Size
+) -> torch.Tensor:
+    """Apply the transpose of ``layer``'s linear map, with ``weight``, to ``grad``."""
+    if isinstance(layer, nn.Linear):
+        return grad @ weight
+    padding = layer.padding
+    if layer.padding_mode == "zeros" and not isinstance(padding, str):
+        return torch.nn.grad.conv1d_input(
+            input_shape, weight, grad, layer.stride, padding, layer.dilation, layer.groups
+        )
+    if padding == "valid" and layer.padding_mode == "zeros":
+        return torch.nn.grad.conv1d_input(
+            input_shape, weight, grad, layer.stride, 0, layer.dilation, layer.groups
+        )
+    # Other paddings ('same', reflect, circular) are linear too: take the vector-Jacobian product.
+    with torch.enable_grad():
+        probe = torch.zeros(input_shape, dtype=grad.dtype, device=grad.device, requires_grad=True)
+        (result,) = torch.autograd.grad(layer._conv_forward(probe, weight, None), probe, grad)
+    return result
+
+
+def _apply_weighted(layer: nn.Module, weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``layer``'s linear map with ``weight`` and no bias."""
+    if isinstance(layer, nn.Linear):
+        return F.linear(x, weight)
+    return layer._conv_forward(x, weight, None)
+
+
+def _effective_weight(chain: RevealCancelChain) -> torch.Tensor:
+    """The weighted layer's weight with an eval-mode BatchNorm1d folded in."""
+    weight = chain.weighted.weight
+    norm = chain.batchnorm
+    if norm is None:
+        return weight
+    scale = torch.ones_like(norm.running_var) if norm.weight is None else norm.weight
+    scale = scale / torch.sqrt(norm.running_var + norm.eps)
+    shape = (-1,) + (1,) * (weight.dim() - 1)
+    return weight * scale.reshape(shape)
+
+
+class _RevealCancelLinear(torch.autograd.Function):
+    """A weighted layer feeding a RevealCancel nonlinearity, with the Linear rule's ± split.
+
+    Backward receives m(Δy, t) at the nonlinearity's output (the nonlinearity itself passes it
+    straight through) and returns, for each input i of the weighted layer,
+    1{wΔa>0}·w·m⁺·g + 1{wΔa<0}·w·m⁻·g (½w(m⁺+m⁻)g where Δa = 0), computed as
+    ½[Wᵀ(g⁺ + g⁻) + sign(Δa)·|W|ᵀ(g⁺ − g⁻)].
+    """
+
+    @staticmethod
+    def forward(ctx, a_r, z_r, layer, weight, delta_a, m_pos, m_neg):
+        ctx.layer = layer
+        ctx.input_shape = a_r.shape
+        ctx.save_for_backward(weight, delta_a, m_pos, m_neg)
+        return z_r
+
+    @staticmethod
+    def backward(ctx, grad):
+        weight, delta_a, m_pos, m_neg = ctx.saved_tensors
+        grad = grad.reshape(m_pos.shape)
+        g_pos = grad * m_pos
+        g_neg = grad * m_neg
+        flat = (-1,) + tuple(ctx.input_shape[1:])
+        out_flat = (-1,) + tuple(g_pos.shape[2:])
+        total = _transpose_weighted(
+            ctx.layer, weight, (g_pos + g_neg).reshape(out_flat), ctx.input_shape
+        )
+        split = _transpose_weighted(
+            ctx.layer, weight.abs(), (g_pos - g_neg).reshape(out_flat), ctx.input_shape
+        )
+        sign = torch.sign(delta_a).reshape(flat)
+        return 0.5 * (total + sign * split), None, None, None, None, None, None
+
+
+class _MaxPoolRoute(torch.autograd.Function):
+    """Max pooling: each window's Δy routed to one input with multiplier Δy/Δx there."""
+
+    @staticmethod
+    def forward(ctx, a_r, y_r, index, multiplier):
+        ctx.input_shape = a_r.shape
+        ctx.save_for_backward(index, multiplier)
+        return y_r
+
+    @staticmethod
+    def backward(ctx, grad):
+        index, multiplier = ctx.saved_tensors
+        result = torch.zeros(ctx.input_shape, dtype=grad.dtype, device=grad.device)
+        result.scatter_add_(-1, index, grad * multiplier)
+        return result, None, None, None
+
+
+def _pool_indices(layer: nn.MaxPool1d, a: torch.Tensor) -> torch.Tensor:
+    _, index = F.max_pool1d(
+        a,
+        layer.kernel_size,
+        layer.stride,
+        layer.padding,
+        layer.dilation,
+        layer.ceil_mode,
+        return_indices=True,
+    )
+    return index
+
+
+def maxpool_route(
+    layer: nn.MaxPool1d,
+    a_x: torch.Tensor,
+    a_r: torch.Tensor,
+    y_x: torch.Tensor,
+    y_r: torch.Tensor,
+    index_x: torch.Tensor,
+    pairs: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each pooling window's Δy goes, and with which multiplier.
+
+    With i* the input's argmax and j* the reference's: if Δy ≥ 0 it goes to i* with
+    m = Δy/Δx(i*) ∈ [0, 1]; otherwise to j* with m = Δy/Δx(j*) ∈ (0, 1]. Both keep
+    summation-to-delta exact and bounded (unlike dividing by an arbitrary Δx); when the two
+    argmaxes agree m = 1, the gradient.
+    """
+    index_r = _pool_indices(layer, a_r)
+    b = a_x.shape[0]
+    shape = (b, pairs) + tuple(y_r.shape[1:])
+    y_x = y_x.unsqueeze(1)
+    y_r = y_r.reshape(shape)
+    delta_y = y_x - y_r
+    index_x = index_x.unsqueeze(1).expand(shape)
+    index_r = index_r.reshape(shape)
+    a_r_pairs = a_r.reshape((b, pairs) + tuple(a_r.shape[1:]))
+    a_x_pairs = a_x.unsqueeze(1).expand_as(a_r_pairs)
+    # Δx at i*: x there is y_x; Δx at j*: the reference there is y_r.
+    delta_at_x = y_x - torch.gather(a_r_pairs, -1, index_x)
+    delta_at_r = torch.gather(a_x_pairs, -1, index_r) - y_r
+    to_input = delta_y >= 0
+    index = torch.where(to_input, index_x, index_r)
+    denominator = torch.where(to_input, delta_at_x, delta_at_r)
+    zero = denominator == 0
+    multiplier = delta_y / torch.where(zero, torch.ones_like(denominator), denominator)
+    multiplier = torch.where(zero, torch.ones_like(multiplier), multiplier)
+    flat = (-1,) + tuple(y_r.shape[2:])
+    return index.reshape(flat), multiplier.reshape(flat)
+
+
+class RuleHooks:
+    """Attach DeepLIFT (or guided backprop) rules to a model's modules for one scoring run.
+
+    Use as a context manager; set :attr:`phase` to ``"input"`` for the real-input pass and to
+    ``"reference"`` for the reference pass, and :attr:`pairs` to K (references per sequence).
+    In the ``"guided"`` phase every nonlinearity backpropagates guided gradients.
+    """
+
+    def __init__(self, model: nn.Module, plan: ModelPlan) -> None:
+        self.model = model
+        self.plan = plan
+        self.phase = "input"
+        self.pairs = 1
+        self._handles: list = []
+        self._record: dict[nn.Module, tuple] = {}
+        self._chain_inputs: dict[nn.Module, torch.Tensor] = {}
+        self._inplace: list[nn.Module] = []
+
+    def __enter__(self) -> RuleHooks:
+        for layer in list(self.plan.rescale) + list(self.plan.revealcancel):
+            # An in-place nonlinearity would overwrite the input we record.
+            if getattr(layer, "inplace", False):
+                layer.inplace = False
+                self._inplace.append(layer)
+            self._handles.append(layer.register_forward_hook(self._nonlinear_hook))
+        for layer, chain in self.plan.revealcancel.items():
+            self._handles.append(
+                chain.weighted.register_forward_pre_hook(self._make_chain_pre_hook(layer))
+            )
+            self._handles.append(
+                chain.last.register_forward_hook(self._make_chain_hook(layer, chain))
+            )
+        for layer in self.plan.maxpool:
+            self._handles.append(layer.register_forward_hook(self._maxpool_hook))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        for layer in self._inplace:
+            layer.inplace = True
+        self._handles.clear()
+        self._record.clear()
+        self._chain_inputs.clear()
+
+    def _pair_view(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.reshape((-1, self.pairs) + tuple(tensor.shape[1:]))
+
+    def _nonlinear_hook(self, layer, inputs, output):
+        z = inputs[0]
+        if self.phase == "input":
+            self._record[layer] = (z.detach(), output.detach())
+            return None
+        if self.phase == "guided":
+            return _Guided.apply(z, output.detach(), derivative(layer, z.detach()))
+        if layer in self.plan.revealcancel:
+            return _StraightThrough.apply(z, output.detach())
+        z_x, y_x = self._record[layer]
+        with torch.no_grad():
+            multiplier = rescale_multiplier(
+                layer,
+                z_x.unsqueeze(1),
+                self._pair_view(z.detach()),
+                y_x.unsqueeze(1),
+                self._pair_view(output.detach()),
+            )
+        return _Multiply.apply(z, output.detach(), multiplier)
+
+    def _make_chain_pre_hook(self, nonlinear: nn.Module):
+        def hook(layer, inputs):
+            if self.phase == "input":
+                self._chain_inputs[nonlinear] = inputs[0].detach()
+            elif self.phase == "reference":
+                self._chain_inputs[(nonlinear, "reference")] = inputs[0]
+            return None
+
+        return hook
+
+    def _make_chain_hook(self, nonlinear: nn.Module, chain: RevealCancelChain):
+        def hook(layer, inputs, output):
+            if self.phase != "reference":
+                return None
+            a_r = self._chain_inputs.pop((nonlinear, "reference"))
+            a_x = self._chain_inputs[nonlinear]
+            # The nonlinearity recorded its input (our output) and output in the input pass.
+            z_x, y_x = self._record[nonlinear]
+            with torch.no_grad():
+                weight = _effective_weight(chain).detach()
+                a_r_pairs = self._pair_view(a_r.detach())
+                delta_a = a_x.unsqueeze(1) - a_r_pairs
+                z_r = output.detach()
+                z_r_pairs = self._pair_view(z_r)
+                delta_z = z_x.unsqueeze(1) - z_r_pairs
+                spread = self._pair_view(
+                    _apply_weighted(chain.weighted, weight.abs(), delta_a.abs().reshape(a_r.shape))
+                )
+                delta_pos = 0.5 * (delta_z + spread)
+                delta_neg = 0.5 * (delta_z - spread)
+                y_r = nonlinear.forward(z_r_pairs)
+                m_pos, m_neg = revealcancel_multipliers(
+                    nonlinear, z_r_pairs, delta_pos, delta_neg, y_x.unsqueeze(1), y_r
+                )
+            return _RevealCancelLinear.apply(
+                a_r, z_r, chain.weighted, weight, delta_a, m_pos, m_neg
+            )
+
+        return hook
+
+    def _maxpool_hook(self, layer, inputs, output):
+        a = inputs[0]
+        if self.phase == "input":
+            self._record[layer] = (a.detach(), output.detach(), _pool_indices(layer, a.detach()))
+            return None
+        if self.phase != "reference":
+            return None
+        a_x, y_x, index_x = self._record[layer]
+        with torch.no_grad():
+            index, multiplier = maxpool_route(
+                layer, a_x, a.detach(), y_x, output.detach(), index_x, self.pairs
+            )
+        return _MaxPoolRoute.apply(a, output.detach(), index, multiplier)

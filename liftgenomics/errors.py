@@ -1,0 +1,10 @@
+"""The one exception type for bad user input.
+
+Every error a user can cause (a malformed file, a wrong shape, an unknown name, a model the
+attribution engine cannot score exactly) is raised as :class:`LiftGenomicsError` with a one-line
+message that says what is wrong and where. The CLI prints it and exits non-zero.
+"""
+
+
+class LiftGenomicsError(Exception):
+    """A user-facing error with a one-line message."""
