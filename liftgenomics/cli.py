@@ -1,0 +1,240 @@
+"""The ``liftgenomics`` command line: thin wrappers over the package's functions.
+
+Every subcommand has ``--help``. A user error (bad file, unknown name, wrong shape) prints one
+line, ``liftgenomics: error: ...``, and exits with status 2; nothing half-written is left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from liftgenomics import __version__
+from liftgenomics.errors import LiftGenomicsError
+
+
+def _json_object(text: str) -> dict:
+    """Parse a ``--settings`` JSON object."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise LiftGenomicsError(f"--settings is not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise LiftGenomicsError("--settings must be a JSON object")
+    return value
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+
+
+def _add_simulate(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="simulate the paper's GATA1/TAL1 sequences",
+        description="Simulate the DeepLIFT paper's DNA data set: 200-bp sequences with "
+        "GATA_disc1 and TAL1_known1 instances, three task labels, train/valid/test splits.",
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--config",
+        help="YAML config (simulation keys at top level or under 'simulation:'); "
+        "defaults to the paper's design",
+    )
+    source.add_argument("--settings", help="simulation overrides as a JSON object")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.set_defaults(run=_run_simulate)
+
+
+def _run_simulate(args: argparse.Namespace) -> None:
+    from liftgenomics.simulate import (
+        resolve_simulation_config,
+        simulate,
+        simulate_dataset,
+        write_simulation,
+    )
+
+    if args.settings is None:
+        simulate(args.config, args.out)
+        return
+    config = resolve_simulation_config(_json_object(args.settings))
+    write_simulation(simulate_dataset(config), args.out)
+
+
+def _add_train(subparsers) -> None:
+    from liftgenomics.train import DEFAULTS
+
+    parser = subparsers.add_parser(
+        "train",
+        help="train the paper's multi-task CNN on simulated data",
+        description="Train the paper's CNN (BCE on logits, Adam, early stopping) and write "
+        "model.safetensors, model.json and metrics.json (test auROC/auPRC per task).",
+    )
+    parser.add_argument("--data", required=True, help="directory written by 'simulate'")
+    parser.add_argument("--out", required=True, help="model directory to write")
+    parser.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    parser.add_argument("--patience", type=int, default=DEFAULTS["patience"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda")
+    parser.set_defaults(run=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> None:
+    from liftgenomics.train import train_model
+
+    train_model(
+        args.data,
+        args.out,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        patience=args.patience,
+        seed=args.seed,
+        device=args.device,
+    )
+
+
+def _add_attribute(subparsers) -> None:
+    from liftgenomics.attribution import METHODS
+
+    parser = subparsers.add_parser(
+        "attribute",
+        help="hypothetical scores for (a chunk of) a one-hot .npz file",
+        description="Score one-hot sequences (an np.savez_compressed (N, 4, L) file) and save "
+        "hypothetical contributions (T, n, 4, L), predictions and summation-to-delta errors "
+        "of rows [chunk*N/chunks, (chunk+1)*N/chunks) to an .npz (the workflow's scatter step).",
+    )
+    parser.add_argument("--model", required=True, help="model directory or .safetensors file")
+    parser.add_argument("--ohe", required=True, help="one-hot .npz file")
+    parser.add_argument("--method", default="deeplift_genomics", choices=METHODS)
+    parser.add_argument(
+        "--references",
+        default="dinuc:20",
+        help="reference spec: dinuc:K, gc:K, flat, flat:a,c,g,t, zero, fasta:PATH",
+    )
+    parser.add_argument(
+        "--targets", type=_int_list, default=[0], help="comma-separated task indices"
+    )
+    parser.add_argument("--chunk", type=int, default=0)
+    parser.add_argument("--chunks", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=10, help="integrated-gradients steps")
+    parser.add_argument("--batch-size", type=int, help="sequences per batch")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", required=True, help="output .npz")
+    parser.set_defaults(run=_run_attribute)
+
+
+def _run_attribute(args: argparse.Namespace) -> None:
+    from liftgenomics.attribution.chunks import attribute_chunk
+
+    attribute_chunk(
+        args.model,
+        args.ohe,
+        args.out,
+        method=args.method,
+        references=args.references,
+        targets=args.targets,
+        chunk=args.chunk,
+        n_chunks=args.chunks,
+        seed=args.seed,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
+
+
+def _add_gather(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "gather",
+        help="join 'attribute' chunks into one hypothetical-score file per target",
+        description="Concatenate chunk files in the given order and write one "
+        "np.savez_compressed (N, 4, L) file per target.",
+    )
+    parser.add_argument("--chunks", nargs="+", required=True, help="chunk .npz files, in order")
+    parser.add_argument("--out", nargs="+", required=True, help="one output path per target")
+    parser.set_defaults(run=_run_gather)
+
+
+def _run_gather(args: argparse.Namespace) -> None:
+    from liftgenomics.attribution.chunks import gather_chunks
+
+    gather_chunks(args.chunks, args.out)
+
+
+def _add_evaluate(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="motif-recovery metrics of the workflow's attributions",
+        description="Scan the simulated test set for motif hits, total each hit's attribution "
+        "per method, reference and task, and write motif_hits.tsv, summary.tsv and "
+        "summary.json (false-negative rates, false-positive ratios, per-base auROC/auPRC).",
+    )
+    parser.add_argument("--simulation", required=True, help="'simulate' output directory")
+    parser.add_argument(
+        "--attributions",
+        required=True,
+        help="directory of {method}/{reference}/task{t}.hyp.npz files",
+    )
+    parser.add_argument("--methods", nargs="+", required=True)
+    parser.add_argument("--references", nargs="+", required=True, help="reference names")
+    parser.add_argument("--tasks", nargs="+", type=int, required=True)
+    parser.add_argument("--hits-per-motif", type=int, default=5)
+    parser.add_argument("--strong-log-odds", type=float, default=7.0)
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> None:
+    from liftgenomics.recovery import attribution_paths, evaluate_attributions, write_evaluation
+
+    files = attribution_paths(args.attributions, args.methods, args.references, args.tasks)
+    hits, summary = evaluate_attributions(
+        args.simulation, files, n_hits=args.hits_per_motif, threshold=args.strong_log_odds
+    )
+    write_evaluation(hits, summary, args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="liftgenomics",
+        description="DeepLIFT attributions for genomic deep learning models.",
+    )
+    parser.add_argument("--version", action="version", version=f"liftgenomics {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_simulate(subparsers)
+    _add_train(subparsers)
+    _add_attribute(subparsers)
+    _add_gather(subparsers)
+    _add_evaluate(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except LiftGenomicsError as error:
+        print(f"liftgenomics: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("liftgenomics: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

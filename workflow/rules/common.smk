@@ -1,0 +1,39 @@
+# Shared values: the interpreter Snakemake runs under (so the installed package is found
+# without activating anything), the reference names, and the GPU request.
+from liftgenomics.references import parse_reference_spec
+
+PYTHON = sys.executable
+LIFTGENOMICS = f"{PYTHON} -m liftgenomics"
+SIMULATION = "results/simulation"
+SPLITS = ["train", "valid", "test"]
+METHODS = config["attribution"]["methods"]
+REFERENCES = {
+    parse_reference_spec(spec).name: spec for spec in config["attribution"]["references"]
+}
+TASKS = config["attribution"]["tasks"]
+CHUNKS = range(config["attribution"]["chunks"])
+
+
+def gpus_present():
+    """1 when a CUDA device is visible, so GPU rules ask for one only where it exists."""
+    import torch
+
+    return 1 if torch.cuda.is_available() else 0
+
+
+GPU = gpus_present()
+
+
+wildcard_constraints:
+    method="|".join(METHODS),
+    reference="|".join(list(REFERENCES) + ["shared"]),
+    chunk=r"\d+",
+
+
+def hypothetical_files(wildcards=None):
+    return expand(
+        "results/attributions/{method}/{reference}/task{task}.hyp.npz",
+        method=METHODS,
+        reference=REFERENCES,
+        task=TASKS,
+    )
