@@ -55,13 +55,19 @@ def rescale_multiplier(
     y_x: torch.Tensor,
     y_r: torch.Tensor,
 ) -> torch.Tensor:
-    """Rescale: m = Δy/Δz, the gradient at the midpoint where |Δz| < ``DELTA_EPS``."""
+    """Rescale: m = Δy/Δz, the gradient at the midpoint where |Δz| < ``DELTA_EPS``.
+
+    ``z_x``/``y_x`` may broadcast against ``z_r``/``y_r`` (one input, K references). This is
+    the hot path: it allocates three activation-sized tensors and works in place after that.
+    """
     delta_z = z_x - z_r
-    delta_y = y_x - y_r
     small = delta_z.abs() < DELTA_EPS
-    multiplier = delta_y / torch.where(small, torch.ones_like(delta_z), delta_z)
+    multiplier = (y_x - y_r).div_(delta_z.masked_fill_(small, 1.0))
     if bool(small.any()):
-        multiplier = torch.where(small, derivative(module, z_r + 0.5 * delta_z), multiplier)
+        # Only the (few) elements with a vanishing difference need the gradient limit.
+        where = small.nonzero(as_tuple=True)
+        midpoint = 0.5 * (z_x.expand_as(z_r)[where] + z_r[where])
+        multiplier[where] = derivative(module, midpoint)
     return multiplier
 
 
