@@ -516,7 +516,8 @@ def _spec_source(
 
     def generate(start: int, stop: int) -> torch.Tensor:
         refs = spec.generate(X_numpy[start:stop], seed, start_index=start_index + start)
-        return torch.as_tensor(np.ascontiguousarray(refs), dtype=torch.float32)
+        # flat/zero/fasta specs return read-only broadcast views: materialise them.
+        return torch.from_numpy(np.array(refs, dtype=np.float32))
 
     return generate
 
