@@ -372,3 +372,21 @@ def test_bad_arguments_are_clear_errors(kwargs, message):
     arguments.update(kwargs)
     with pytest.raises(LiftGenomicsError, match=message):
         attribute(**arguments)
+
+
+def test_reference_specs_do_not_depend_on_batching_or_chunking():
+    generator = torch.Generator().manual_seed(14)
+    torch.manual_seed(14)
+    model = conv_net()
+    x = random_one_hot(6, 30, generator)
+    for spec in ("dinuc:3", "gc:2", "flat", "zero"):
+        whole = attribute(model, x, spec, [0, 2], method="deeplift_rescale", seed=5)
+        batched = attribute(model, x, spec, [0, 2], method="deeplift_rescale", seed=5,
+                            batch_size=4)
+        tail = attribute_with_details(model, x[4:], spec, [0, 2], method="deeplift_rescale",
+                                      seed=5, start_index=4)
+        assert torch.equal(whole, batched), spec
+        assert torch.equal(whole[4:], tail.scores), spec
+    seed5 = attribute(model, x, "dinuc:3", 0, method="deeplift_rescale", seed=5)
+    seed6 = attribute(model, x, "dinuc:3", 0, method="deeplift_rescale", seed=6)
+    assert not torch.allclose(seed5, seed6)
