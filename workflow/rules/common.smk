@@ -4,11 +4,12 @@ from liftgenomics.references import parse_reference_spec
 
 PYTHON = sys.executable
 LIFTGENOMICS = f"{PYTHON} -m liftgenomics"
-SIMULATION = "results/simulation"
+ENV = "../envs/liftgenomics.yaml"
 SPLITS = ["train", "valid", "test"]
 METHODS = config["attribution"]["methods"]
 REFERENCES = {
-    parse_reference_spec(spec).name: spec for spec in config["attribution"]["references"]
+    parse_reference_spec(spec).name: spec
+    for spec in config["attribution"]["references"]
 }
 TASKS = config["attribution"]["tasks"]
 CHUNKS = range(config["attribution"]["chunks"])
@@ -28,6 +29,19 @@ wildcard_constraints:
     method="|".join(METHODS),
     reference="|".join(list(REFERENCES) + ["shared"]),
     chunk=r"\d+",
+
+
+def chunk_reference(wildcards):
+    """ISM does not use references: every reference folder gathers the same chunks."""
+    return "shared" if wildcards.method == "ism" else wildcards.reference
+
+
+def attribution_root(wildcards, input):
+    """results/attributions, derived from the first gathered file's path."""
+    first = input.attributions[0]
+    for _ in range(3):  # {root}/{method}/{reference}/task{t}.hyp.npz
+        first = os.path.dirname(first)
+    return first
 
 
 def hypothetical_files(wildcards=None):

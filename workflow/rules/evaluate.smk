@@ -1,22 +1,29 @@
 rule evaluate:
     input:
-        f"{SIMULATION}/test.ohe.npz",
-        f"{SIMULATION}/simulation.yaml",
-        hypothetical_files,
+        ohe="results/simulation/test.ohe.npz",
+        settings="results/simulation/simulation.yaml",
+        attributions=hypothetical_files,
     output:
         hits="results/metrics/motif_hits.tsv",
         summary="results/metrics/summary.tsv",
         json="results/metrics/summary.json",
+    log:
+        "logs/evaluate.log",
+    conda:
+        ENV
     params:
+        cli=LIFTGENOMICS,
+        simulation=lambda wildcards, input: os.path.dirname(input.ohe),
+        attributions=attribution_root,
+        out=lambda wildcards, output: os.path.dirname(output.summary),
         methods=" ".join(METHODS),
         references=" ".join(REFERENCES),
         tasks=" ".join(map(str, TASKS)),
         hits=config["evaluation"]["hits_per_motif"],
         strong=config["evaluation"]["strong_log_odds"],
-    log:
-        "logs/evaluate.log",
     shell:
-        "{LIFTGENOMICS} evaluate --simulation {SIMULATION} --attributions results/attributions"
-        " --methods {params.methods} --references {params.references} --tasks {params.tasks}"
+        "{params.cli} evaluate --simulation {params.simulation}"
+        " --attributions {params.attributions} --methods {params.methods}"
+        " --references {params.references} --tasks {params.tasks}"
         " --hits-per-motif {params.hits} --strong-log-odds {params.strong}"
-        " --out results/metrics > {log} 2>&1"
+        " --out {params.out} > {log} 2>&1"

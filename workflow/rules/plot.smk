@@ -1,21 +1,28 @@
 rule plot:
     input:
+        ohe="results/simulation/test.ohe.npz",
         hits="results/metrics/motif_hits.tsv",
         summary="results/metrics/summary.tsv",
         attributions=hypothetical_files,
     output:
         directory("results/figures"),
+    log:
+        "logs/plot.log",
+    conda:
+        ENV
     params:
+        cli=LIFTGENOMICS,
+        simulation=lambda wildcards, input: os.path.dirname(input.ohe),
+        attributions=attribution_root,
+        metrics=lambda wildcards, input: os.path.dirname(input.summary),
         methods=" ".join(METHODS),
         references=" ".join(REFERENCES),
         tasks=" ".join(map(str, TASKS)),
         logo_reference=config["report"]["logo_reference"],
         examples=config["report"]["examples_per_class"],
-    log:
-        "logs/plot.log",
     shell:
-        "{LIFTGENOMICS} figures --simulation {SIMULATION} --attributions results/attributions"
-        " --metrics results/metrics --methods {params.methods}"
-        " --references {params.references} --tasks {params.tasks}"
-        " --logo-reference {params.logo_reference} --examples-per-class {params.examples}"
-        " --out {output} > {log} 2>&1"
+        "{params.cli} figures --simulation {params.simulation}"
+        " --attributions {params.attributions} --metrics {params.metrics}"
+        " --methods {params.methods} --references {params.references}"
+        " --tasks {params.tasks} --logo-reference {params.logo_reference}"
+        " --examples-per-class {params.examples} --out {output} > {log} 2>&1"

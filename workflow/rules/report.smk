@@ -5,11 +5,14 @@ rule report:
         model_metrics="results/model/metrics.json",
     output:
         "results/report/report.html",
-    params:
-        settings=json.dumps(config),
     log:
         "logs/report.log",
+    conda:
+        ENV
+    params:
+        cli=LIFTGENOMICS,
+        settings=json.dumps(config),
     shell:
-        "{LIFTGENOMICS} report --figures {input.figures} --summary {input.summary}"
+        "{params.cli} report --figures {input.figures} --summary {input.summary}"
         " --model-metrics {input.model_metrics} --settings {params.settings:q}"
         " --out {output} > {log} 2>&1"

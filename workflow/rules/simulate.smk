@@ -1,15 +1,19 @@
 rule simulate:
     output:
         expand(
-            f"{SIMULATION}/{{split}}.{{kind}}",
+            "results/simulation/{split}.{kind}",
             split=SPLITS,
             kind=["fa", "labels.tsv", "motifs.tsv", "classes.tsv"],
         ),
-        f"{SIMULATION}/test.ohe.npz",
-        f"{SIMULATION}/simulation.yaml",
-    params:
-        settings=json.dumps(config["simulation"]),
+        "results/simulation/test.ohe.npz",
+        "results/simulation/simulation.yaml",
     log:
         "logs/simulate.log",
+    conda:
+        ENV
+    params:
+        cli=LIFTGENOMICS,
+        out=lambda wildcards, output: os.path.dirname(output[-1]),
+        settings=json.dumps(config["simulation"]),
     shell:
-        "{LIFTGENOMICS} simulate --settings {params.settings:q} --out {SIMULATION} > {log} 2>&1"
+        "{params.cli} simulate --settings {params.settings:q} --out {params.out} > {log} 2>&1"

@@ -1,26 +1,35 @@
 rule train:
     input:
-        expand(f"{SIMULATION}/{{split}}.{{kind}}", split=SPLITS, kind=["fa", "labels.tsv"]),
+        data=expand(
+            "results/simulation/{split}.{kind}",
+            split=SPLITS,
+            kind=["fa", "labels.tsv"],
+        ),
     output:
-        "results/model/model.safetensors",
         "results/model/model.json",
         "results/model/metrics.json",
+        weights="results/model/model.safetensors",
+    log:
+        "logs/train.log",
+    benchmark:
+        "benchmarks/train.tsv"
+    conda:
+        ENV
+    threads: workflow.cores
+    resources:
+        gpu=GPU,
     params:
+        cli=LIFTGENOMICS,
+        data=lambda wildcards, input: os.path.dirname(input.data[0]),
+        out=lambda wildcards, output: os.path.dirname(output.weights),
         epochs=config["training"]["epochs"],
         batch_size=config["training"]["batch_size"],
         lr=config["training"]["lr"],
         patience=config["training"]["patience"],
         seed=config["training"]["seed"],
         device=config["training"]["device"],
-    resources:
-        gpu=GPU,
-    threads: workflow.cores
-    log:
-        "logs/train.log",
-    benchmark:
-        "benchmarks/train.tsv"
     shell:
-        "{LIFTGENOMICS} train --data {SIMULATION} --out results/model"
+        "{params.cli} train --data {params.data} --out {params.out}"
         " --epochs {params.epochs} --batch-size {params.batch_size} --lr {params.lr}"
         " --patience {params.patience} --seed {params.seed} --device {params.device}"
         " > {log} 2>&1"
