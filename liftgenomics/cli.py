@@ -205,6 +205,87 @@ def _run_evaluate(args: argparse.Namespace) -> None:
     write_evaluation(hits, summary, args.out)
 
 
+def _add_figures(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "figures",
+        help="draw the workflow's figures (motif recovery, false negatives, logos)",
+        description="Draw the figure-5-style motif-recovery grids and false-negative charts "
+        "per reference, sequence logos of example test sequences, and the motifs' logos.",
+    )
+    parser.add_argument("--simulation", required=True)
+    parser.add_argument("--attributions", required=True)
+    parser.add_argument("--metrics", required=True, help="directory written by 'evaluate'")
+    parser.add_argument("--methods", nargs="+", required=True)
+    parser.add_argument("--references", nargs="+", required=True, help="reference names")
+    parser.add_argument("--tasks", nargs="+", type=int, required=True)
+    parser.add_argument("--logo-reference", required=True)
+    parser.add_argument("--examples-per-class", type=int, default=1)
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.set_defaults(run=_run_figures)
+
+
+def _run_figures(args: argparse.Namespace) -> None:
+    import json
+    from pathlib import Path
+
+    from liftgenomics.figures import draw_figures
+    from liftgenomics.io import write_text_atomic
+
+    figures = draw_figures(
+        args.simulation,
+        args.attributions,
+        args.metrics,
+        args.out,
+        args.methods,
+        args.references,
+        args.tasks,
+        args.logo_reference,
+        args.examples_per_class,
+    )
+    index = {caption: Path(path).name for caption, path in figures.items()}
+    write_text_atomic(Path(args.out) / "figures.json", json.dumps(index, indent=2) + "\n")
+
+
+def _add_report(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="write the self-contained HTML report",
+        description="One self-contained HTML page: model metrics, the motif-recovery summary, "
+        "the figures and the run's settings.",
+    )
+    parser.add_argument("--figures", required=True, help="directory written by 'figures'")
+    parser.add_argument("--summary", required=True, help="summary.tsv written by 'evaluate'")
+    parser.add_argument("--model-metrics", help="the model's metrics.json")
+    parser.add_argument("--settings", default="{}", help="the run's settings as JSON")
+    parser.add_argument("--out", required=True, help="output .html")
+    parser.set_defaults(run=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> None:
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    from liftgenomics.report import write_report
+
+    index_path = Path(args.figures) / "figures.json"
+    if not index_path.is_file():
+        raise LiftGenomicsError(f"{index_path}: figure index not found (run 'figures' first)")
+    index = json.loads(index_path.read_text())
+    figures = {caption: Path(args.figures) / name for caption, name in index.items()}
+    model_metrics = None
+    if args.model_metrics:
+        model_metrics = json.loads(Path(args.model_metrics).read_text())
+    write_report(
+        args.out,
+        summary=pd.read_csv(args.summary, sep="\t"),
+        figures=figures,
+        settings=_json_object(args.settings),
+        model_metrics=model_metrics,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -218,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_attribute(subparsers)
     _add_gather(subparsers)
     _add_evaluate(subparsers)
+    _add_figures(subparsers)
+    _add_report(subparsers)
     return parser
 
 

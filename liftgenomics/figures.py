@@ -64,12 +64,12 @@ def draw_figures(
     figures: dict[str, Path] = {}
     for reference in references:
         figures[f"False-negative rate of strong motif hits on task 0 ({reference})"] = (
-            plots.plot_false_negatives(summary, out / f"false_negatives.{reference}.png",
-                                       reference)
+            plots.plot_false_negatives(summary, out / f"false_negatives.{reference}.png", reference)
         )
         figures[f"Motif hits: log-odds vs total score per method and task ({reference})"] = (
-            plots.plot_motif_recovery(hits, out / f"motif_recovery.{reference}.png", reference,
-                                      list(methods))
+            plots.plot_motif_recovery(
+                hits, out / f"motif_recovery.{reference}.png", reference, list(methods)
+            )
         )
 
     one_hot = load_one_hot(simulation / "test.ohe.npz")
@@ -92,13 +92,13 @@ def draw_figures(
         task = _explained_task(class_motifs[class_name], task_motifs)
         if task not in tasks:
             task = tasks[0]
-        for row in sorted(rng.choice(rows, size=min(examples_per_class, rows.size),
-                                     replace=False)):
+        for row in sorted(rng.choice(rows, size=min(examples_per_class, rows.size), replace=False)):
             name = classes["id"].iloc[row]
             boxes = [
                 (int(s), int(e), str(m))
-                for s, e, m in instances.loc[instances["id"] == name, ["start", "end", "motif"]]
-                .itertuples(index=False)
+                for s, e, m in instances.loc[
+                    instances["id"] == name, ["start", "end", "motif"]
+                ].itertuples(index=False)
             ]
             hypothetical = {m: scores[(m, task)][row] for m in methods}
             actual = {m: h * one_hot[row] for m, h in hypothetical.items()}
@@ -108,8 +108,12 @@ def draw_figures(
                 "instances boxed"
             )
             figures[caption] = plots.plot_sequence_logos(
-                one_hot[row], actual, out / f"logos.{name}.png", instances=boxes,
-                title=f"{name} ({class_name}), task {task}", hypothetical=hypothetical,
+                one_hot[row],
+                actual,
+                out / f"logos.{name}.png",
+                instances=boxes,
+                title=f"{name} ({class_name}), task {task}",
+                hypothetical=hypothetical,
             )
 
     source = read_meme(settings["motif_file"]) if settings.get("motif_file") else None

@@ -107,8 +107,9 @@ def test_rescale_on_one_hidden_layer_mlp_equals_hand_computed_multipliers():
 
 def linear_model(length: int) -> nn.Module:
     """A model with no nonlinearity: every method must agree."""
-    return nn.Sequential(nn.Conv1d(4, 3, 3), nn.AvgPool1d(2), nn.Flatten(),
-                         nn.Linear(3 * ((length - 2) // 2), 2))
+    return nn.Sequential(
+        nn.Conv1d(4, 3, 3), nn.AvgPool1d(2), nn.Flatten(), nn.Linear(3 * ((length - 2) // 2), 2)
+    )
 
 
 def test_linear_model_all_methods_agree_and_hypothetical_is_exact_change(device):
@@ -187,8 +188,9 @@ def test_guided_backprop_on_mlp_matches_hand_computation():
 @given(
     seed=st.integers(0, 2**16),
     pool=st.sampled_from(["avg", "max"]),
-    activation=st.sampled_from([nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Tanh, nn.Sigmoid, nn.GELU,
-                                nn.SiLU, nn.Softplus]),
+    activation=st.sampled_from(
+        [nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.SiLU, nn.Softplus]
+    ),
     method=st.sampled_from(DEEPLIFT),
     batchnorm=st.booleans(),
 )
@@ -264,8 +266,9 @@ def test_batching_targets_and_centering_are_consistent(device):
         assert torch.allclose(together[:, 1], single, atol=1e-5), method
         if method == "guided_backprop":
             continue  # clamping makes guided backprop nonlinear in the target
-        centred = attribute(model, x, refs, 1, method=method, mean_center_logits=True,
-                            device=device)
+        centred = attribute(
+            model, x, refs, 1, method=method, mean_center_logits=True, device=device
+        )
         assert torch.allclose(centred, single - together.mean(dim=1), atol=1e-5), method
 
 
@@ -327,8 +330,9 @@ def test_refusal_names_the_source_line():
 
 
 def test_revealcancel_refuses_a_nonlinearity_without_weighted_input():
-    model = nn.Sequential(nn.Conv1d(4, 2, 3), nn.AvgPool1d(2), nn.ReLU(), nn.Flatten(),
-                          nn.Linear(8, 1))
+    model = nn.Sequential(
+        nn.Conv1d(4, 2, 3), nn.AvgPool1d(2), nn.ReLU(), nn.Flatten(), nn.Linear(8, 1)
+    )
     with pytest.raises(LiftGenomicsError, match="RevealCancel needs"):
         check_model(model, "revealcancel")
     check_model(model, "genomics")  # Rescale there is fine
@@ -381,10 +385,10 @@ def test_reference_specs_do_not_depend_on_batching_or_chunking():
     x = random_one_hot(6, 30, generator)
     for spec in ("dinuc:3", "gc:2", "flat", "zero"):
         whole = attribute(model, x, spec, [0, 2], method="deeplift_rescale", seed=5)
-        batched = attribute(model, x, spec, [0, 2], method="deeplift_rescale", seed=5,
-                            batch_size=4)
-        tail = attribute_with_details(model, x[4:], spec, [0, 2], method="deeplift_rescale",
-                                      seed=5, start_index=4)
+        batched = attribute(model, x, spec, [0, 2], method="deeplift_rescale", seed=5, batch_size=4)
+        tail = attribute_with_details(
+            model, x[4:], spec, [0, 2], method="deeplift_rescale", seed=5, start_index=4
+        )
         assert torch.equal(whole, batched), spec
         assert torch.equal(whole[4:], tail.scores), spec
     seed5 = attribute(model, x, "dinuc:3", 0, method="deeplift_rescale", seed=5)

@@ -55,8 +55,9 @@ def test_find_and_score_hits_on_a_planted_kmer():
     scores = np.zeros((2, 12))
     scores[0, 2:5] = [0.5, 0.25, 0.25]
     totals = score_hits(hits, scores)
-    by_start = dict(zip(hits.loc[hits["id"] == "s0", "start"], totals[hits["id"] == "s0"],
-                        strict=True))
+    by_start = dict(
+        zip(hits.loc[hits["id"] == "s0", "start"], totals[hits["id"] == "s0"], strict=True)
+    )
     assert by_start == {2: 1.0, 8: 0.0}
 
 
@@ -105,8 +106,17 @@ def test_evaluate_attributions_on_a_tiny_simulation(tmp_path):
             save_npz_atomic(path, sign * x * oracle[:, None, :])
             files[(name, "flat", task)] = path
     hits, summary = evaluate_attributions(tmp_path / "sim", files)
-    assert set(hits.columns) >= {"id", "class", "motif", "start", "log_odds", "method",
-                                 "reference", "task", "score"}
+    assert set(hits.columns) >= {
+        "id",
+        "class",
+        "motif",
+        "start",
+        "log_odds",
+        "method",
+        "reference",
+        "task",
+        "score",
+    }
     assert len(hits) == 2 * 3 * len(hits[(hits.method == "oracle") & (hits.task == 0)])
     rows = summary.set_index(["method", "task", "motif"])
     for motif in ("GATA_disc1", "TAL1_known1"):

@@ -12,7 +12,7 @@ rule attribute_chunk:
     log:
         "logs/attribute/{method}.{reference}.{chunk}.log",
     benchmark:
-        "benchmarks/attribute/{method}.{reference}.{chunk}.tsv"
+        "results/benchmarks/attribute/{method}.{reference}.{chunk}.tsv"
     conda:
         ENV
     threads: 1

@@ -12,7 +12,7 @@ rule train:
     log:
         "logs/train.log",
     benchmark:
-        "benchmarks/train.tsv"
+        "results/benchmarks/train.tsv"
     conda:
         ENV
     threads: workflow.cores
