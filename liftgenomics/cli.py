@@ -36,6 +36,17 @@ def _int_list(text: str) -> list[int]:
         ) from None
 
 
+def _set_threads(threads: int | None) -> None:
+    """Match torch's CPU threads to what the scheduler gave the job (no oversubscription)."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise LiftGenomicsError(f"--threads must be >= 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _add_simulate(subparsers) -> None:
     parser = subparsers.add_parser(
         "simulate",
@@ -86,12 +97,14 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--patience", type=int, default=DEFAULTS["patience"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch")
     parser.set_defaults(run=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> None:
     from liftgenomics.train import train_model
 
+    _set_threads(args.threads)
     train_model(
         args.data,
         args.out,
@@ -131,6 +144,9 @@ def _add_attribute(subparsers) -> None:
     parser.add_argument("--steps", type=int, default=10, help="integrated-gradients steps")
     parser.add_argument("--batch-size", type=int, help="sequences per batch")
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--threads", type=int, help="CPU threads for torch (default: torch's own choice)"
+    )
     parser.add_argument("--out", required=True, help="output .npz")
     parser.set_defaults(run=_run_attribute)
 
@@ -138,6 +154,7 @@ def _add_attribute(subparsers) -> None:
 def _run_attribute(args: argparse.Namespace) -> None:
     from liftgenomics.attribution.chunks import attribute_chunk
 
+    _set_threads(args.threads)
     attribute_chunk(
         args.model,
         args.ohe,

@@ -1,14 +1,15 @@
 """Pictures: the paper's figure-5 grid, false-negative bars, sequence and motif logos.
 
-Every function draws one figure, saves it as a PNG atomically (no half-written file on a
-failure), closes it and returns the path. Colours and layout are fixed, so the same inputs give
-the same picture.
+Every function checks its input first, then draws one figure, saves it as a PNG atomically (no
+file at all on a failure), closes it and returns the path. Colours, orders and layout are fixed,
+so the same inputs give the same picture.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -19,20 +20,29 @@ import logomaker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.patches import Patch, Rectangle  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from liftgenomics.errors import LiftGenomicsError  # noqa: E402
 from liftgenomics.io import atomic_path  # noqa: E402
+from liftgenomics.recovery import STRONG_LOG_ODDS  # noqa: E402
+from liftgenomics.sequence import ALPHABET  # noqa: E402
 
 DPI = 110
+#: One fixed colour per sequence class, in the order the legend lists them.
 CLASS_COLOURS = {
     "neither": "#9e9e9e",
     "gata_only": "#1f77b4",
     "tal_only": "#d62728",
     "both": "#2ca02c",
 }
-MOTIF_COLOURS = ("#ff7f0e", "#9467bd", "#8c564b", "#17becf")
+MOTIF_COLOURS = ("#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#bcbd22", "#e377c2")
 BASE_COLOURS = {"A": "#109648", "C": "#255C99", "G": "#F7B32B", "T": "#D62839"}
+HIT_COLUMNS = ("class", "motif", "log_odds", "method", "reference", "task", "score")
+FALSE_NEGATIVE_COLUMNS = ("method", "reference", "task", "motif", "false_negative_rate")
+#: Widest sequence-logo figure in inches; longer sequences get narrower letters.
+MAX_LOGO_WIDTH = 30.0
 
 
 def _save(figure: plt.Figure, out: str | os.PathLike) -> Path:
@@ -44,10 +54,24 @@ def _save(figure: plt.Figure, out: str | os.PathLike) -> Path:
     return Path(out)
 
 
-def _class_colour(name: str, order: list[str]) -> str:
+def _require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise LiftGenomicsError(
+            f"{what}: missing column(s) {missing}; has {[str(c) for c in frame.columns]}"
+        )
+
+
+def _in_order(values: Iterable) -> list:
+    """Distinct values in order of first appearance (the order the workflow wrote them)."""
+    return list(dict.fromkeys(values))
+
+
+def _class_colour(name: str, extra: list[str]) -> str:
     if name in CLASS_COLOURS:
         return CLASS_COLOURS[name]
-    return plt.get_cmap("tab10")(order.index(name) % 10)
+    # Classes beyond the paper's four get tab10 colours in a fixed order.
+    return matplotlib.colors.to_hex(plt.get_cmap("tab10")(extra.index(name) % 10))
 
 
 def plot_motif_recovery(
@@ -56,107 +80,207 @@ def plot_motif_recovery(
     reference: str,
     methods: Sequence[str] | None = None,
 ) -> Path:
-    """The paper's figure 5: log-odds vs total score per hit, methods × tasks, by class.
+    """The paper's figure 5: log-odds vs total score per hit, tasks × methods, by class.
 
     Args:
         hits: ``motif_hits.tsv`` rows (id, class, motif, start, log_odds, method, reference,
             task, score).
         out: PNG path.
         reference: The reference whose scores to draw.
-        methods: Columns, in order; by default every method present.
+        methods: Columns, in order; by default every method, in order of first appearance.
+
+    Returns:
+        ``out`` as a Path.
+
+    Raises:
+        LiftGenomicsError: on missing columns, no hit with log-odds > 0 for ``reference``, or a
+            requested method without such hits.
     """
+    _require_columns(hits, HIT_COLUMNS, "motif hits")
     chosen = hits[(hits["reference"] == reference) & (hits["log_odds"] > 0)]
     if chosen.empty:
-        raise LiftGenomicsError(f"no motif hits with log-odds > 0 for reference {reference!r}")
-    methods = list(methods) if methods else sorted(chosen["method"].unique())
+        present = _in_order(hits["reference"])
+        raise LiftGenomicsError(
+            f"no motif hits with log-odds > 0 for reference {reference!r} "
+            f"(references in the table: {present})"
+        )
+    available = _in_order(chosen["method"])
+    methods = list(methods) if methods else available
+    unknown = [m for m in methods if m not in available]
+    if unknown:
+        raise LiftGenomicsError(
+            f"method(s) {unknown} have no motif hits for reference {reference!r} "
+            f"(methods present: {available})"
+        )
     tasks = sorted(chosen["task"].unique())
-    classes = list(dict.fromkeys(list(CLASS_COLOURS) + sorted(chosen["class"].unique())))
-    classes = [c for c in classes if c in set(chosen["class"])]
+    present_classes = set(chosen["class"])
+    extra = sorted(present_classes - set(CLASS_COLOURS))
+    classes = [c for c in CLASS_COLOURS if c in present_classes] + extra
     figure, axes = plt.subplots(
         len(tasks),
         len(methods),
-        figsize=(2.6 * len(methods), 2.3 * len(tasks)),
+        figsize=(max(2.6 * len(methods), 6.0), 2.3 * len(tasks) + 0.8),
         squeeze=False,
         sharex=True,
         sharey="row",
+        layout="constrained",
     )
+    # Small points for the paper-sized scatter (thousands per panel), larger for a small test set.
+    largest = chosen.groupby(["task", "method"]).size().max()
+    size = 3.0 if largest > 1500 else 8.0
     for row, task in enumerate(tasks):
         for column, method in enumerate(methods):
             axis = axes[row, column]
             panel = chosen[(chosen["task"] == task) & (chosen["method"] == method)]
+            # Classes are drawn in legend order, so "both" (the cooperative case) lies on top.
             for name in classes:
                 part = panel[panel["class"] == name]
                 axis.scatter(
                     part["log_odds"],
                     part["score"],
-                    s=3,
+                    s=size,
                     alpha=0.5,
                     linewidths=0,
-                    color=_class_colour(name, classes),
-                    label=name,
+                    color=_class_colour(name, extra),
                     rasterized=True,
                 )
             axis.axhline(0.0, color="black", linewidth=0.6)
-            if row == 0:
-                axis.set_title(method.replace("_", " "), fontsize=8)
+            axis.set_title(f"{method.replace('_', ' ')} · task {task}", fontsize=7.5)
             if column == 0:
-                axis.set_ylabel(f"task {task}\ntotal score", fontsize=8)
+                axis.set_ylabel("total score", fontsize=8)
             if row == len(tasks) - 1:
                 axis.set_xlabel("log-odds", fontsize=8)
             axis.tick_params(labelsize=7)
-    handles = [Patch(color=_class_colour(c, classes), label=c) for c in classes]
+    handles = [
+        Line2D([], [], marker="o", linestyle="", color=_class_colour(c, extra), label=c)
+        for c in classes
+    ]
+    figure.suptitle(
+        f"Motif hits: log-odds vs total attribution over the hit (reference {reference})",
+        fontsize=10,
+    )
     figure.legend(
         handles=handles,
-        loc="upper center",
+        loc="outside lower center",
         ncol=len(handles),
         fontsize=8,
         frameon=False,
-        bbox_to_anchor=(0.5, 1.02),
+        title="sequence class",
+        title_fontsize=8,
     )
-    figure.suptitle(
-        f"Motif hits: log-odds vs total attribution (reference {reference})", y=1.06, fontsize=10
-    )
-    figure.tight_layout()
     return _save(figure, out)
 
 
-def plot_false_negatives(summary: pd.DataFrame, out: str | os.PathLike, reference: str) -> Path:
-    """Bars of the task-0 false-negative rate per method and motif (the paper's figure 5b)."""
-    chosen = summary[(summary["reference"] == reference) & summary["false_negative_rate"].notna()]
+def plot_false_negatives(
+    summary: pd.DataFrame,
+    out: str | os.PathLike,
+    reference: str,
+    methods: Sequence[str] | None = None,
+) -> Path:
+    """Bars of the task-0 false-negative rate per method and motif (the paper's figure 5b).
+
+    Args:
+        summary: ``summary.tsv`` rows (method, reference, task, motif, false_negative_rate, ...).
+        out: PNG path.
+        reference: The reference to draw.
+        methods: Bar groups, in order; by default every method with a rate, in order of first
+            appearance.
+
+    Returns:
+        ``out`` as a Path.
+
+    Raises:
+        LiftGenomicsError: on missing columns, no task-0 rate for ``reference``, or a requested
+            method without one.
+    """
+    _require_columns(summary, FALSE_NEGATIVE_COLUMNS, "summary")
+    chosen = summary[
+        (summary["reference"] == reference)
+        & (summary["task"] == 0)
+        & summary["false_negative_rate"].notna()
+    ]
     if chosen.empty:
-        raise LiftGenomicsError(f"no false-negative rates for reference {reference!r}")
-    table = chosen.pivot_table(index="method", columns="motif", values="false_negative_rate")
-    figure, axis = plt.subplots(figsize=(1.0 + 0.9 * len(table), 3.2))
-    width = 0.8 / max(1, table.shape[1])
-    positions = np.arange(len(table))
-    for k, motif in enumerate(table.columns):
-        axis.bar(
-            positions + (k - (table.shape[1] - 1) / 2) * width,
-            table[motif],
+        raise LiftGenomicsError(
+            f"no false-negative rates on task 0 for reference {reference!r} "
+            f"(references in the summary: {_in_order(summary['reference'])})"
+        )
+    available = _in_order(chosen["method"])
+    methods = list(methods) if methods else available
+    unknown = [m for m in methods if m not in available]
+    if unknown:
+        raise LiftGenomicsError(
+            f"method(s) {unknown} have no false-negative rate for reference {reference!r}"
+        )
+    motifs = _in_order(chosen["motif"])
+    table = chosen.pivot_table(
+        index="method", columns="motif", values="false_negative_rate", aggfunc="mean"
+    ).reindex(index=methods, columns=motifs)
+    figure, axis = plt.subplots(figsize=(1.6 + 1.0 * len(methods), 3.4))
+    width = 0.8 / len(motifs)
+    positions = np.arange(len(methods))
+    for k, motif in enumerate(motifs):
+        values = table[motif].to_numpy(dtype=float)
+        bars = axis.bar(
+            positions + (k - (len(motifs) - 1) / 2) * width,
+            np.nan_to_num(values),
             width,
             label=motif,
             color=MOTIF_COLOURS[k % len(MOTIF_COLOURS)],
         )
+        # A value over each bar: a rate of 0 must not look like a missing bar.
+        labels = ["n/a" if np.isnan(v) else f"{v:.2f}" for v in values]
+        axis.bar_label(bars, labels=labels, fontsize=6, padding=1)
     axis.set_xticks(positions)
-    axis.set_xticklabels([m.replace("_", "\n") for m in table.index], fontsize=7)
-    axis.set_ylabel("false-negative rate\n(log-odds ≥ 7, score ≤ 0)", fontsize=8)
-    axis.set_ylim(0, max(0.05, float(np.nanmax(table.to_numpy())) * 1.15))
-    axis.legend(fontsize=7, frameon=False)
+    axis.set_xticklabels([m.replace("_", "\n") for m in methods], fontsize=7)
+    axis.set_ylabel(f"false-negative rate\n(log-odds ≥ {STRONG_LOG_ODDS:g}, score ≤ 0)", fontsize=8)
+    top = float(np.nanmax(table.to_numpy(dtype=float)))
+    axis.set_ylim(0, max(0.05, top) * 1.18)
+    axis.tick_params(axis="y", labelsize=7)
+    axis.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axis.set_title(f"Strong motif hits missed on task 0 (reference {reference})", fontsize=9)
     figure.tight_layout()
     return _save(figure, out)
 
 
-def _check_track(name: str, array: np.ndarray, length: int) -> np.ndarray:
+def _check_scores(name: str, array: np.ndarray, length: int) -> np.ndarray:
     array = np.asarray(array, dtype=float)
     if array.shape != (4, length):
         raise LiftGenomicsError(f"track {name!r}: expected shape (4, {length}), got {array.shape}")
+    if not np.isfinite(array).all():
+        bad = np.argwhere(~np.isfinite(array))[0]
+        raise LiftGenomicsError(
+            f"track {name!r}: non-finite score at base {ALPHABET[bad[0]]}, position {bad[1]}"
+        )
     return array
 
 
+def _check_instances(
+    instances: Sequence[tuple[int, int, str]] | None, length: int
+) -> list[tuple[int, int, str]]:
+    checked = []
+    for instance in instances or []:
+        if len(instance) != 3:
+            raise LiftGenomicsError(f"instance {instance!r}: expected (start, end, motif)")
+        start, end, motif = instance
+        if not 0 <= int(start) < int(end) <= length:
+            raise LiftGenomicsError(
+                f"instance {motif!r} [{start}, {end}): outside the sequence of length {length} "
+                "or empty (need 0 <= start < end <= L)"
+            )
+        checked.append((int(start), int(end), str(motif)))
+    return checked
+
+
+def _draw_logo(frame: pd.DataFrame, axis: plt.Axes, **options) -> None:
+    with warnings.catch_warnings():
+        # An all-zero logo (a uniform motif, a silent track) makes logomaker warn about equal
+        # y-limits; the picture is still right.
+        warnings.filterwarnings("ignore", message=".*identical low and high ylims.*")
+        logomaker.Logo(frame, ax=axis, color_scheme=BASE_COLOURS, **options)
+
+
 def _logo(axis: plt.Axes, scores: np.ndarray) -> None:
-    frame = pd.DataFrame(scores.T, columns=list("ACGT"))
-    logomaker.Logo(frame, ax=axis, color_scheme=BASE_COLOURS, flip_below=False)
+    _draw_logo(pd.DataFrame(scores.T, columns=list(ALPHABET)), axis, flip_below=False)
     axis.axhline(0.0, color="black", linewidth=0.4)
 
 
@@ -170,72 +294,122 @@ def plot_sequence_logos(
 ) -> Path:
     """Logos of actual (and optionally hypothetical) contributions, one row per method.
 
+    Letters are scaled by their score, negative scores drawn below zero. Hypothetical rows
+    have a grey background. Embedded instances are shaded on every row and named above the top
+    row.
+
     Args:
         one_hot: (4, L) the sequence.
-        tracks: method -> (4, L) actual contributions.
+        tracks: method -> (4, L) actual contributions (hypothetical × one-hot).
         out: PNG path.
-        instances: (start, end, motif) boxes drawn on every row.
+        instances: (start, end, motif) half-open, 0-based windows to shade.
         title: Figure title.
-        hypothetical: method -> (4, L) hypothetical contributions, drawn under each track.
+        hypothetical: method -> (4, L) hypothetical contributions, drawn under that method's
+            actual row; every key must be a track name.
+
+    Returns:
+        ``out`` as a Path.
+
+    Raises:
+        LiftGenomicsError: on a wrong shape, a non-finite score, an unknown hypothetical track
+            or an instance outside the sequence.
     """
     one_hot = np.asarray(one_hot)
-    if one_hot.ndim != 2 or one_hot.shape[0] != 4:
-        raise LiftGenomicsError(f"one_hot must have shape (4, L), got {one_hot.shape}")
+    if one_hot.ndim != 2 or one_hot.shape[0] != 4 or one_hot.shape[1] == 0:
+        raise LiftGenomicsError(f"one_hot must have shape (4, L) with L > 0, got {one_hot.shape}")
     if not tracks:
         raise LiftGenomicsError("plot_sequence_logos needs at least one track")
+    hypothetical = hypothetical or {}
+    unknown = [name for name in hypothetical if name not in tracks]
+    if unknown:
+        raise LiftGenomicsError(
+            f"hypothetical track(s) {unknown} have no actual track (tracks: {list(tracks)})"
+        )
     length = one_hot.shape[1]
-    rows: list[tuple[str, np.ndarray]] = []
+    rows: list[tuple[str, np.ndarray, bool]] = []
     for name, scores in tracks.items():
-        rows.append((name, _check_track(name, scores, length)))
-        if hypothetical is not None and name in hypothetical:
-            rows.append((f"{name}\n(hypothetical)", _check_track(name, hypothetical[name], length)))
-    motifs = sorted({m for _, _, m in instances or []})
+        rows.append((name.replace("_", " "), _check_scores(name, scores, length), False))
+        if name in hypothetical:
+            scores = _check_scores(f"{name} (hypothetical)", hypothetical[name], length)
+            rows.append((f"{name.replace('_', ' ')}\n(hypothetical)", scores, True))
+    boxes = _check_instances(instances, length)
+    motifs = _in_order(m for _, _, m in boxes)
+    colours = {m: MOTIF_COLOURS[k % len(MOTIF_COLOURS)] for k, m in enumerate(motifs)}
+    width = min(MAX_LOGO_WIDTH, max(10.0, length / 12))
     figure, axes = plt.subplots(
-        len(rows), 1, figsize=(max(10.0, length / 12), 1.1 * len(rows)), sharex=True, squeeze=False
+        len(rows),
+        1,
+        figsize=(width, 1.15 * len(rows) + 0.7),
+        sharex=True,
+        squeeze=False,
+        layout="constrained",
     )
-    for axis, (name, scores) in zip(axes[:, 0], rows, strict=True):
+    for axis, (label, scores, is_hypothetical) in zip(axes[:, 0], rows, strict=True):
         _logo(axis, scores)
-        low, high = axis.get_ylim()
-        for start, end, motif in instances or []:
-            colour = MOTIF_COLOURS[motifs.index(motif) % len(MOTIF_COLOURS)]
-            axis.add_patch(
-                Rectangle(
-                    (start - 0.5, low),
-                    end - start,
-                    high - low,
-                    fill=False,
-                    edgecolor=colour,
-                    linewidth=1.0,
-                )
-            )
-        axis.set_ylabel(name.replace("_", " "), fontsize=7, rotation=0, ha="right", va="center")
+        if is_hypothetical:
+            axis.set_facecolor("#f3f3f3")
+        for start, end, motif in boxes:
+            axis.axvspan(start - 0.5, end - 0.5, color=colours[motif], alpha=0.15, linewidth=0)
+        axis.set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
         axis.tick_params(labelsize=6)
-    axes[-1, 0].set_xlabel("position", fontsize=8)
-    handles = [
-        Patch(edgecolor=MOTIF_COLOURS[k % len(MOTIF_COLOURS)], fill=False, label=m)
-        for k, m in enumerate(motifs)
-    ]
-    if handles:
-        axes[0, 0].legend(
-            handles=handles,
+    top = axes[0, 0]
+    above = blended_transform_factory(top.transData, top.transAxes)
+    for start, end, motif in boxes:
+        top.text(
+            (start + end - 1) / 2,
+            1.03,
+            motif,
+            transform=above,
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            color=colours[motif],
+            fontweight="bold",
+        )
+    axes[-1, 0].set_xlabel("position (0-based)", fontsize=8)
+    axes[-1, 0].set_xlim(-0.5, length - 0.5)
+    if motifs:
+        figure.legend(
+            handles=[Patch(color=colours[m], alpha=0.4, label=m) for m in motifs],
             fontsize=7,
             frameon=False,
-            loc="upper right",
-            bbox_to_anchor=(1.0, 1.6),
-            ncol=len(handles),
+            loc="outside upper right",
+            ncol=len(motifs),
         )
     if title:
-        figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
+        figure.suptitle(title, fontsize=9, x=0.02, ha="left")
     return _save(figure, out)
 
 
 def information_content(probabilities: np.ndarray, background: Sequence[float]) -> np.ndarray:
-    """Per-letter heights p·KL(p‖background) in bits, (W, 4)."""
+    """Per-letter heights p·KL(p‖background) in bits, (W, 4).
+
+    Args:
+        probabilities: (W, 4) rows of probabilities.
+        background: The four background probabilities.
+
+    Returns:
+        (W, 4) letter heights; each row sums to the position's relative entropy (≥ 0).
+    """
     p = np.asarray(probabilities, dtype=float)
     q = np.asarray(background, dtype=float)
     relative = np.sum(p * np.log2(np.where(p > 0, p, 1.0) / q), axis=1, keepdims=True)
     return p * np.clip(relative, 0.0, None)
+
+
+def _check_probabilities(name: str, matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[1] != 4 or matrix.shape[0] == 0:
+        raise LiftGenomicsError(f"motif {name!r}: expected (W, 4) with W > 0, got {matrix.shape}")
+    if not np.isfinite(matrix).all() or (matrix < 0).any():
+        raise LiftGenomicsError(f"motif {name!r}: probabilities must be finite and non-negative")
+    totals = matrix.sum(axis=1, keepdims=True)
+    if (totals <= 0).any():
+        raise LiftGenomicsError(
+            f"motif {name!r}: position {int(np.flatnonzero(totals[:, 0] <= 0)[0]) + 1} sums to 0"
+        )
+    # Compendium matrices are rounded; renormalise rather than reject rows summing to 0.999.
+    return matrix / totals
 
 
 def plot_pwm_logos(
@@ -243,23 +417,44 @@ def plot_pwm_logos(
     out: str | os.PathLike,
     background: Sequence[float] = (0.3, 0.2, 0.2, 0.3),
 ) -> Path:
-    """Information-content logos (bits relative to ``background``), one row per motif."""
+    """Information-content logos (bits relative to ``background``), one row per motif.
+
+    Args:
+        motifs: name -> (W, 4) position probability matrix (rows renormalised to sum to 1).
+        out: PNG path.
+        background: A C G T background probabilities.
+
+    Returns:
+        ``out`` as a Path.
+
+    Raises:
+        LiftGenomicsError: on no motifs, a wrong shape, negative or non-finite probabilities,
+            or a bad background.
+    """
     if not motifs:
         raise LiftGenomicsError("plot_pwm_logos needs at least one motif")
-    for name, matrix in motifs.items():
-        if np.asarray(matrix).ndim != 2 or np.asarray(matrix).shape[1] != 4:
-            raise LiftGenomicsError(
-                f"motif {name!r}: expected (W, 4), got {np.asarray(matrix).shape}"
-            )
-    width = max(np.asarray(m).shape[0] for m in motifs.values())
-    figure, axes = plt.subplots(
-        len(motifs), 1, figsize=(max(4.0, width * 0.35), 1.4 * len(motifs)), squeeze=False
-    )
-    for axis, (name, matrix) in zip(axes[:, 0], motifs.items(), strict=True):
-        heights = information_content(matrix, background)
-        logomaker.Logo(
-            pd.DataFrame(heights, columns=list("ACGT")), ax=axis, color_scheme=BASE_COLOURS
+    q = np.asarray(background, dtype=float)
+    if q.shape != (4,) or not np.isfinite(q).all() or (q <= 0).any():
+        raise LiftGenomicsError(
+            f"background must be four positive probabilities (A, C, G, T), got {background!r}"
         )
+    heights = {
+        name: information_content(_check_probabilities(name, m), q / q.sum())
+        for name, m in motifs.items()
+    }
+    width = max(h.shape[0] for h in heights.values())
+    # One y scale for all rows, so the motifs' information can be compared by eye.
+    top = max(0.25, max(float(h.sum(axis=1).max()) for h in heights.values())) * 1.05
+    figure, axes = plt.subplots(
+        len(heights), 1, figsize=(max(4.0, width * 0.38), 1.5 * len(heights)), squeeze=False
+    )
+    for axis, (name, letters) in zip(axes[:, 0], heights.items(), strict=True):
+        frame = pd.DataFrame(
+            letters, columns=list(ALPHABET), index=np.arange(1, letters.shape[0] + 1)
+        )
+        _draw_logo(frame, axis)
+        axis.set_ylim(0, top)
+        axis.set_xticks(frame.index)
         axis.set_title(name, fontsize=8)
         axis.set_ylabel("bits", fontsize=7)
         axis.tick_params(labelsize=6)

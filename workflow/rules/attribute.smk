@@ -31,6 +31,7 @@ rule attribute_chunk:
         " --method {wildcards.method} --references {params.spec:q}"
         " --targets {params.targets} --chunk {wildcards.chunk} --chunks {params.chunks}"
         " --seed {params.seed} --steps {params.steps} --device {params.device}"
+        " --threads {threads}"
         " --out {output} > {log} 2>&1"
 
 

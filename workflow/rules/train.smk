@@ -32,4 +32,5 @@ rule train:
         "{params.cli} train --data {params.data} --out {params.out}"
         " --epochs {params.epochs} --batch-size {params.batch_size} --lr {params.lr}"
         " --patience {params.patience} --seed {params.seed} --device {params.device}"
+        " --threads {threads}"
         " > {log} 2>&1"
