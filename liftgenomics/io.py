@@ -47,7 +47,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
 
 
 def save_npz_atomic(path: str | os.PathLike, array) -> None:

@@ -37,6 +37,9 @@ CLASS_COLOURS = {
     "tal_only": "#d62728",
     "both": "#2ca02c",
 }
+#: The paper's motifs keep one colour in every figure, matching their classes' colours.
+PAPER_MOTIF_COLOURS = {"GATA_disc1": CLASS_COLOURS["gata_only"], "TAL1_known1": "#d62728"}
+#: Other motifs, in sorted order of name.
 MOTIF_COLOURS = ("#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#bcbd22", "#e377c2")
 BASE_COLOURS = {"A": "#109648", "C": "#255C99", "G": "#F7B32B", "T": "#D62839"}
 HIT_COLUMNS = ("class", "motif", "log_odds", "method", "reference", "task", "score")
@@ -65,6 +68,16 @@ def _require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> 
 def _in_order(values: Iterable) -> list:
     """Distinct values in order of first appearance (the order the workflow wrote them)."""
     return list(dict.fromkeys(values))
+
+
+def _motif_colours(motifs: Iterable[str]) -> dict[str, str]:
+    """A fixed colour per motif: the paper's motifs by name, others by sorted name."""
+    motifs = list(motifs)
+    others = sorted(m for m in motifs if m not in PAPER_MOTIF_COLOURS)
+    return {
+        m: PAPER_MOTIF_COLOURS.get(m) or MOTIF_COLOURS[others.index(m) % len(MOTIF_COLOURS)]
+        for m in motifs
+    }
 
 
 def _class_colour(name: str, extra: list[str]) -> str:
@@ -218,6 +231,7 @@ def plot_false_negatives(
     figure, axis = plt.subplots(figsize=(1.6 + 1.0 * len(methods), 3.4))
     width = 0.8 / len(motifs)
     positions = np.arange(len(methods))
+    colours = _motif_colours(motifs)
     for k, motif in enumerate(motifs):
         values = table[motif].to_numpy(dtype=float)
         bars = axis.bar(
@@ -225,7 +239,7 @@ def plot_false_negatives(
             np.nan_to_num(values),
             width,
             label=motif,
-            color=MOTIF_COLOURS[k % len(MOTIF_COLOURS)],
+            color=colours[motif],
         )
         # A value over each bar: a rate of 0 must not look like a missing bar.
         labels = ["n/a" if np.isnan(v) else f"{v:.2f}" for v in values]
@@ -277,6 +291,25 @@ def _draw_logo(frame: pd.DataFrame, axis: plt.Axes, **options) -> None:
         # y-limits; the picture is still right.
         warnings.filterwarnings("ignore", message=".*identical low and high ylims.*")
         logomaker.Logo(frame, ax=axis, color_scheme=BASE_COLOURS, **options)
+
+
+def _label_levels(boxes: Sequence[tuple[int, int, str]], positions_per_point: float) -> list[int]:
+    """A text row per instance label so that labels of nearby instances do not overlap."""
+    spans = []
+    for start, end, motif in boxes:
+        half = len(motif) * 4.2 / 2 * positions_per_point + 1.0
+        centre = (start + end - 1) / 2
+        spans.append((centre - half, centre + half))
+    levels = [0] * len(boxes)
+    right_edges: list[float] = []  # per level, the right edge of its last label
+    for index in sorted(range(len(boxes)), key=lambda i: spans[i][0]):
+        left, right = spans[index]
+        level = next((k for k, edge in enumerate(right_edges) if edge < left), len(right_edges))
+        if level == len(right_edges):
+            right_edges.append(right)
+        right_edges[level] = right
+        levels[index] = level
+    return levels
 
 
 def _logo(axis: plt.Axes, scores: np.ndarray) -> None:
@@ -333,8 +366,8 @@ def plot_sequence_logos(
             scores = _check_scores(f"{name} (hypothetical)", hypothetical[name], length)
             rows.append((f"{name.replace('_', ' ')}\n(hypothetical)", scores, True))
     boxes = _check_instances(instances, length)
-    motifs = _in_order(m for _, _, m in boxes)
-    colours = {m: MOTIF_COLOURS[k % len(MOTIF_COLOURS)] for k, m in enumerate(motifs)}
+    motifs = sorted({m for _, _, m in boxes})
+    colours = _motif_colours(motifs)
     width = min(MAX_LOGO_WIDTH, max(10.0, length / 12))
     figure, axes = plt.subplots(
         len(rows),
@@ -349,15 +382,26 @@ def plot_sequence_logos(
         if is_hypothetical:
             axis.set_facecolor("#f3f3f3")
         for start, end, motif in boxes:
-            axis.axvspan(start - 0.5, end - 0.5, color=colours[motif], alpha=0.15, linewidth=0)
+            # Outlined as well as shaded, so abutting instances stay two boxes.
+            axis.axvspan(
+                start - 0.5,
+                end - 0.5,
+                facecolor=matplotlib.colors.to_rgba(colours[motif], 0.15),
+                edgecolor=matplotlib.colors.to_rgba(colours[motif], 0.7),
+                linewidth=0.6,
+            )
         axis.set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
         axis.tick_params(labelsize=6)
     top = axes[0, 0]
     above = blended_transform_factory(top.transData, top.transAxes)
-    for start, end, motif in boxes:
+    # Letters at 7 pt are about 4.2 pt wide; the axis spans about 85% of the figure width.
+    positions_per_point = length / (width * 72 * 0.85)
+    for (start, end, motif), level in zip(
+        boxes, _label_levels(boxes, positions_per_point), strict=True
+    ):
         top.text(
             (start + end - 1) / 2,
-            1.03,
+            1.03 + 0.22 * level,
             motif,
             transform=above,
             ha="center",

@@ -171,16 +171,17 @@ def _false_negative_section(summary: pd.DataFrame) -> str:
             index="method", columns="motif", values="false_negative_rate", aggfunc="mean"
         ).reindex(index=methods, columns=motifs)
         table["mean"] = table.mean(axis=1)
-        lowest = table["mean"].idxmin()
+        lowest = float(table["mean"].min())
+        winners = [str(m) for m, v in table["mean"].items() if math.isclose(v, lowest)]
         table = table.reset_index()
         table.columns = [str(c) for c in table.columns]
         rules = {column: "min" for column in table.columns if column != "method"}
         parts.append(
             f"<h3>reference {html.escape(str(reference))}</h3>"
             + _table(table, rules)
-            + f"<p class='note'>Lowest mean false-negative rate: "
-            f"<b>{html.escape(str(lowest))}</b> "
-            f"({table.loc[table['method'] == lowest, 'mean'].iloc[0]:.3g}).</p>"
+            + "<p class='note'>Lowest mean false-negative rate: "
+            + ", ".join(f"<b>{html.escape(m)}</b>" for m in winners)
+            + f" ({lowest:.3g}).</p>"
         )
     return "".join(parts) or "<p>No false-negative rates were computed.</p>"
 

@@ -16,6 +16,7 @@ from liftgenomics.errors import LiftGenomicsError
 from liftgenomics.plots import (
     CLASS_COLOURS,
     DPI,
+    _label_levels,
     information_content,
     plot_false_negatives,
     plot_motif_recovery,
@@ -254,3 +255,11 @@ def test_pwm_logos_errors(tmp_path):
         out,
         "background",
     )
+
+
+def test_instance_labels_of_nearby_instances_are_staggered():
+    # At 0.1 positions per point a 10-letter label is 2 × 3.1 positions wide with its margin:
+    # centres 4.5 and 12.5 clear each other, 16.5 clashes with 12.5, 55 with nothing.
+    boxes = [(0, 10, "GATA_disc1"), (12, 14, "GATA_disc1"), (16, 18, "GATA_disc1"), (50, 60, "T")]
+    assert _label_levels(boxes, 0.1) == [0, 0, 1, 0]
+    assert _label_levels(boxes, 0.01) == [0, 0, 0, 0]  # a wide figure: no clash

@@ -98,6 +98,13 @@ def test_false_negative_table_is_method_by_motif(tmp_path, summary, figure):
     assert best == ["0.0123", "0.131", "0.125"]
 
 
+def test_tied_lowest_false_negative_rates_are_all_named(tmp_path, summary, figure):
+    tied = summary.assign(false_negative_rate=summary["false_negative_rate"].notna() * 0.5)
+    tied.loc[tied["task"] != 0, "false_negative_rate"] = np.nan
+    page = write(tmp_path, tied, figure).read_text(encoding="utf-8")
+    assert "rate: <b>deeplift_genomics</b>, <b>grad_input</b> (0.5)" in page
+
+
 def test_summary_highlights_best_method_per_task_and_motif(tmp_path, summary, figure):
     page = write(tmp_path, summary, figure).read_text(encoding="utf-8")
     table = page.split("Summary per reference")[1].split("<h3>reference dinuc:20")[0]
