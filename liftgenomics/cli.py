@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from liftgenomics import __version__
@@ -171,6 +172,89 @@ def _run_attribute(args: argparse.Namespace) -> None:
     )
 
 
+def _add_score(subparsers) -> None:
+    from liftgenomics.attribution import METHODS
+
+    parser = subparsers.add_parser(
+        "score",
+        help="score your own FASTA (+ BED) regions; TF-MoDISco-ready output",
+        description="Score every record of a FASTA, or BED intervals of a genome FASTA resized "
+        "around their centre (narrowPeak: summit) to the model's input length, and write "
+        "ohe.npz, hyp.npz, contrib.npz (per target when several), regions.tsv, skipped.tsv, "
+        "score.json and, with --bigwig, a bigWig track. Files appear only when all are done.",
+    )
+    parser.add_argument("--model", required=True, help="model directory or .safetensors file")
+    parser.add_argument("--fasta", required=True, help="FASTA (plain or bgzipped), indexed")
+    parser.add_argument("--bed", help="BED or narrowPeak intervals (default: every record)")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--method", default="deeplift_genomics", choices=METHODS)
+    parser.add_argument(
+        "--references",
+        default="dinuc:20",
+        help="reference spec: dinuc:K, gc:K, flat, flat:a,c,g,t, zero, fasta:PATH",
+    )
+    parser.add_argument("--target", default="0", help="task index, list (1,2) or 'all'")
+    parser.add_argument("--length", type=int, help="region length (default: the model's)")
+    parser.add_argument("--batch-size", type=int, help="sequences per batch")
+    parser.add_argument("--chunk-size", type=int, default=512, help="regions per written chunk")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bigwig", action="store_true", help="also write a bigWig track")
+    parser.add_argument(
+        "--pad", action="store_true", help="N-pad regions that run off a chromosome end"
+    )
+    parser.add_argument(
+        "--no-summit", action="store_true", help="centre narrowPeak intervals, not their summit"
+    )
+    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    parser.add_argument("--quiet", action="store_true", help="no progress report")
+    parser.set_defaults(run=_run_score)
+
+
+def _run_score(args: argparse.Namespace) -> None:
+    from liftgenomics.score import score_regions
+
+    _set_threads(args.threads)
+    score_regions(
+        args.model,
+        args.fasta,
+        args.out,
+        bed_path=args.bed,
+        method=args.method,
+        references=args.references,
+        target=args.target,
+        length=args.length,
+        batch_size=args.batch_size,
+        device=args.device,
+        seed=args.seed,
+        bigwig=args.bigwig,
+        pad=args.pad,
+        use_summit=not args.no_summit,
+        chunk_regions=args.chunk_size,
+        progress=not args.quiet,
+    )
+
+
+def _add_logo(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "logo",
+        help="sequence logo of one region scored by 'score'",
+        description="Draw actual and hypothetical contributions of one scored region.",
+    )
+    parser.add_argument("--scores", required=True, help="a 'liftgenomics score' directory")
+    parser.add_argument("--region", required=True, help="region name (regions.tsv)")
+    parser.add_argument("--target", type=int, help="task (default: the first scored)")
+    parser.add_argument("--out", help="PNG path (default: SCORES/logo.REGION.png)")
+    parser.set_defaults(run=_run_logo)
+
+
+def _run_logo(args: argparse.Namespace) -> None:
+    from liftgenomics.score import plot_region_logo
+
+    path = plot_region_logo(args.scores, args.region, out=args.out, target=args.target)
+    print(path)
+
+
 def _add_gather(subparsers) -> None:
     parser = subparsers.add_parser(
         "gather",
@@ -315,10 +399,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(subparsers)
     _add_attribute(subparsers)
     _add_gather(subparsers)
+    _add_score(subparsers)
+    _add_logo(subparsers)
     _add_evaluate(subparsers)
     _add_figures(subparsers)
     _add_report(subparsers)
     return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line each, like errors (no source line, no traceback)."""
+    print(f"liftgenomics: warning: {message}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -326,7 +417,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            args.run(args)
     except LiftGenomicsError as error:
         print(f"liftgenomics: error: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,604 @@
+"""Score a bioinformatician's own regions: FASTA (+ BED) in, TF-MoDISco-ready files out.
+
+:func:`score_regions` reads regions through pyfaidx (:mod:`liftgenomics.regions`), scores them
+in chunks with :func:`~liftgenomics.attribution.engine.attribute_with_details` and streams the
+results to disk as it goes, so memory stays flat however many regions there are. Outputs in the
+output directory:
+
+- ``ohe.npz``: the one-hot inputs (N, 4, L);
+- ``hyp.npz`` / ``contrib.npz`` (one target) or ``hyp.task{t}.npz`` / ``contrib.task{t}.npz``
+  (several): hypothetical and actual contributions (N, 4, L) float32. Each file holds one array
+  under ``arr_0``, exactly as ``np.savez_compressed(path, A)`` writes it, which is what
+  ``modisco motifs -s ohe.npz -a hyp.npz`` reads;
+- ``regions.tsv``: one row per scored region in output order (name, chrom, start, end, strand,
+  N count, the prediction per target, the summation-to-delta max error);
+- ``skipped.tsv``: intervals skipped for running off a chromosome end;
+- ``score.json``: the settings of the run (method, references, targets, seed, length, ...);
+- with ``bigwig``: ``contrib.bw`` (or ``contrib.task{t}.bw``), per-base actual contributions over
+  the scored intervals, overlapping intervals averaged.
+
+Every file is written under a temporary name and renamed only when all of them are complete, so a
+failure or Ctrl-C leaves nothing that looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import warnings
+import zipfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from liftgenomics.attribution.engine import METHODS, attribute_with_details
+from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.regions import Region, fetch_one_hot, open_fasta, plan_regions
+from liftgenomics.sequence import count_ambiguous
+
+#: Regions per streamed chunk: large enough for full batches, small enough for flat memory.
+DEFAULT_CHUNK_REGIONS = 512
+
+
+class NpzStreamWriter:
+    """Write one (N, ...) float32 array into a compressed ``.npz`` row block by row block.
+
+    The result is indistinguishable from ``np.savez_compressed(path, A)``: a zip archive with
+    one deflated member ``arr_0.npy``. Rows must be appended in order and add up to N.
+    """
+
+    def __init__(self, path: str | os.PathLike, shape: Sequence[int]) -> None:
+        self.path = Path(path)
+        self.shape = tuple(int(size) for size in shape)
+        self.rows_written = 0
+        self._zip = zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_DEFLATED)
+        self._member: IO[bytes] = self._zip.open("arr_0.npy", "w", force_zip64=True)
+        header = {"descr": "<f4", "fortran_order": False, "shape": self.shape}
+        np.lib.format.write_array_header_1_0(self._member, header)
+
+    def append(self, rows: np.ndarray) -> None:
+        """Append rows (n, ...) matching the array's trailing shape."""
+        rows = np.ascontiguousarray(rows, dtype="<f4")
+        if rows.shape[1:] != self.shape[1:]:
+            raise LiftGenomicsError(
+                f"{self.path}: rows of shape {rows.shape[1:]} do not fit {self.shape[1:]}"
+            )
+        self._member.write(rows.tobytes())
+        self.rows_written += rows.shape[0]
+
+    def close(self) -> None:
+        """Finish the archive; refuses if fewer or more rows than declared were written."""
+        self._member.close()
+        self._zip.close()
+        if self.rows_written != self.shape[0]:
+            raise LiftGenomicsError(
+                f"{self.path}: wrote {self.rows_written} rows, expected {self.shape[0]}"
+            )
+
+    def abort(self) -> None:
+        """Close the handles without checks (the file is removed by the caller)."""
+        with contextlib.suppress(Exception):
+            self._member.close()
+        with contextlib.suppress(Exception):
+            self._zip.close()
+
+
+def read_npz_rows(path: str | os.PathLike, start: int, stop: int) -> np.ndarray:
+    """Rows [start, stop) of the single array of an ``.npz`` file, read without loading it all."""
+    path = Path(path)
+    if not path.is_file():
+        raise LiftGenomicsError(f"{path}: file not found")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            member = archive.namelist()[0]
+            with archive.open(member) as handle:
+                version = np.lib.format.read_magic(handle)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, fortran, dtype = read_header(handle)
+                if fortran or not 0 <= start <= stop <= shape[0]:
+                    raise LiftGenomicsError(
+                        f"{path}: rows {start}:{stop} are not in an array of shape {shape}"
+                    )
+                row_bytes = dtype.itemsize * math.prod(shape[1:])
+                _skip(handle, start * row_bytes)
+                data = handle.read((stop - start) * row_bytes)
+    except (zipfile.BadZipFile, IndexError, ValueError) as error:
+        raise LiftGenomicsError(f"{path}: not a readable .npz file ({error})") from None
+    return np.frombuffer(data, dtype=dtype).reshape((stop - start,) + tuple(shape[1:]))
+
+
+def _skip(handle: IO[bytes], count: int) -> None:
+    while count > 0:
+        block = handle.read(min(count, 1 << 22))
+        if not block:
+            break
+        count -= len(block)
+
+
+class Progress:
+    """A one-line progress report on stderr: regions done, regions/s and the ETA."""
+
+    def __init__(self, total: int, enabled: bool = True, stream: IO[str] | None = None) -> None:
+        self.total = total
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self.started = time.perf_counter()
+        self._interactive = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last_reported = -1.0
+
+    def update(self, done: int) -> None:
+        """Report ``done`` regions; off a terminal, only about every 10%."""
+        if not self.enabled or self.total == 0:
+            return
+        fraction = done / self.total
+        if not self._interactive and fraction - self._last_reported < 0.1 and done < self.total:
+            return
+        self._last_reported = fraction
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        rate = done / elapsed
+        eta = (self.total - done) / rate if rate > 0 else float("inf")
+        line = (
+            f"scored {done}/{self.total} regions ({100 * fraction:.0f}%), "
+            f"{rate:.1f} regions/s, ETA {_duration(eta)}"
+        )
+        end = "\r" if self._interactive and done < self.total else "\n"
+        print(line, end=end, file=self.stream, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def output_names(targets: Sequence[int]) -> dict[str, list[str]]:
+    """File names per kind: ``hyp.npz`` for one target, ``hyp.task{t}.npz`` for several."""
+    if len(targets) == 1:
+        return {"hyp": ["hyp.npz"], "contrib": ["contrib.npz"], "bigwig": ["contrib.bw"]}
+    return {
+        kind: [f"{kind}.task{t}.{suffix}" for t in targets]
+        for kind, suffix in (("hyp", "npz"), ("contrib", "npz"))
+    } | {"bigwig": [f"contrib.task{t}.bw" for t in targets]}
+
+
+class _Staging:
+    """Temporary output names in the output directory, renamed together at the end."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.pending: dict[Path, Path] = {}
+
+    def path(self, name: str) -> Path:
+        final = self.directory / name
+        handle, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=self.directory)
+        os.close(handle)
+        self.pending[final] = Path(tmp)
+        return Path(tmp)
+
+    def commit(self) -> None:
+        umask = os.umask(0)
+        os.umask(umask)
+        for final, tmp in self.pending.items():
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, final)
+        self.pending.clear()
+
+    def discard(self) -> None:
+        for tmp in self.pending.values():
+            tmp.unlink(missing_ok=True)
+        self.pending.clear()
+
+
+def resolve_targets(spec: str | int | Sequence[int], n_outputs: int) -> list[int]:
+    """``0``, ``"1,2"`` or ``"all"`` -> a list of valid output indices."""
+    if isinstance(spec, int):
+        targets = [spec]
+    elif isinstance(spec, str):
+        text = spec.strip()
+        if text == "all":
+            return list(range(n_outputs))
+        try:
+            targets = [int(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise LiftGenomicsError(
+                f"--target must be an index, a comma-separated list or 'all', not {spec!r}"
+            ) from None
+    else:
+        targets = [int(t) for t in spec]
+    if not targets:
+        raise LiftGenomicsError("--target: at least one task index is needed")
+    for target in targets:
+        if not 0 <= target < n_outputs:
+            raise LiftGenomicsError(
+                f"target {target} is out of range: the model has {n_outputs} outputs"
+            )
+    if len(set(targets)) != len(targets):
+        raise LiftGenomicsError(f"--target lists a task twice: {spec!r}")
+    return targets
+
+
+def score_regions(
+    model,
+    fasta_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    bed_path: str | os.PathLike | None = None,
+    method: str = "deeplift_genomics",
+    references: str = "dinuc:20",
+    target: str | int | Sequence[int] = 0,
+    length: int | None = None,
+    batch_size: int | None = None,
+    device: str | None = "auto",
+    seed: int = 0,
+    bigwig: bool = False,
+    pad: bool = False,
+    use_summit: bool = True,
+    chunk_regions: int = DEFAULT_CHUNK_REGIONS,
+    progress: bool = True,
+) -> dict[str, Path]:
+    """Score the regions of a FASTA (optionally picked by a BED file) and write the outputs.
+
+    Args:
+        model: A loaded ``torch.nn.Module`` returning logits (N, T), or a path for
+            :func:`liftgenomics.model.load_model`.
+        fasta_path: Genome or sequences FASTA (plain or bgzipped; indexed by pyfaidx).
+        out_dir: Output directory (created).
+        bed_path: BED/narrowPeak intervals; None scores every FASTA record.
+        method, references, seed, batch_size, device: As for
+            :func:`~liftgenomics.attribution.attribute`.
+        target: A task index, ``"1,2"`` or ``"all"``.
+        length: Region length; default the model's ``input_length``. Without a BED file,
+            records of another length are an error unless ``length`` is given.
+        bigwig: Also write bigWig tracks of the actual contributions (needs pyBigWig).
+        pad: N-pad regions that run off a chromosome instead of skipping them.
+        use_summit: Centre narrowPeak intervals on their summit.
+        chunk_regions: Regions scored and written per step.
+        progress: Report progress on stderr.
+
+    Returns:
+        Output kind -> path of each file written.
+
+    Raises:
+        LiftGenomicsError: for bad input (files, names, lengths, specs); nothing is left behind.
+    """
+    if method not in METHODS:
+        raise LiftGenomicsError(
+            f"unknown attribution method {method!r}; expected one of {', '.join(METHODS)}"
+        )
+    if method != "ism":
+        from liftgenomics.references import parse_reference_spec
+
+        if isinstance(references, str):
+            parse_reference_spec(references)  # fail on a bad spec before reading anything
+    if chunk_regions < 1:
+        raise LiftGenomicsError(f"chunk size must be >= 1, got {chunk_regions}")
+    if bigwig:
+        _require_pybigwig()
+    if not hasattr(model, "forward"):
+        from liftgenomics.model import load_model
+
+        model = load_model(model)
+    model_length = getattr(model, "input_length", None)
+    region_length = length if length is not None else model_length
+    fasta = open_fasta(fasta_path)
+    try:
+        plan = plan_regions(
+            fasta,
+            bed_path,
+            region_length,
+            pad=pad,
+            use_summit=use_summit,
+            resize_records=length is not None,
+        )
+        if not plan.regions:
+            raise LiftGenomicsError(
+                f"no region left to score: all {len(plan.skipped)} run off a chromosome end "
+                "(use --pad to score them N-padded)"
+            )
+        n_outputs = _count_outputs(model, plan.length)
+        targets = resolve_targets(target, n_outputs)
+        for region, reason in plan.skipped[:5]:
+            warnings.warn(f"skipped {region.name}: {reason}", stacklevel=2)
+        if len(plan.skipped) > 5:
+            warnings.warn(
+                f"skipped {len(plan.skipped)} regions in all (listed in skipped.tsv)", stacklevel=2
+            )
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        staging = _Staging(out)
+        settings = {
+            "fasta": str(fasta_path),
+            "bed": None if bed_path is None else str(bed_path),
+            "method": method,
+            "references": references if isinstance(references, str) else "tensor",
+            "targets": targets,
+            "length": plan.length,
+            "seed": seed,
+            "pad": pad,
+            "use_summit": use_summit,
+            "regions": len(plan.regions),
+            "skipped": len(plan.skipped),
+        }
+        try:
+            written = _score_and_write(
+                model, fasta, plan, staging, method, references, targets, batch_size, device,
+                seed, bigwig, chunk_regions, progress,
+            )
+            staging.path("score.json").write_text(json.dumps(settings, indent=2) + "\n")
+            written["settings"] = out / "score.json"
+            staging.commit()
+        except BaseException:
+            staging.discard()
+            raise
+    finally:
+        fasta.close()
+    return written
+
+
+def _require_pybigwig() -> None:
+    try:
+        import pyBigWig  # noqa: F401
+    except ImportError:
+        raise LiftGenomicsError(
+            "--bigwig needs pyBigWig: pip install 'liftgenomics[bigwig]'"
+        ) from None
+
+
+def _count_outputs(model, length: int) -> int:
+    """The number of logits the model returns for one sequence of ``length``."""
+    import torch
+
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    with torch.no_grad():
+        try:
+            output = model(torch.zeros((1, 4, length), device=device))
+        except RuntimeError as error:
+            first = str(error).splitlines()[0]
+            raise LiftGenomicsError(
+                f"the model does not accept regions of length {length} ({first}); "
+                "use --length to match its input length"
+            ) from None
+    if output.dim() != 2:
+        raise LiftGenomicsError(
+            f"the model must return logits of shape (N, T); it returned {tuple(output.shape)}"
+        )
+    return int(output.shape[1])
+
+
+def _score_and_write(
+    model, fasta, plan, staging, method, references, targets, batch_size, device, seed, bigwig,
+    chunk_regions, progress,
+) -> dict[str, Path]:
+    n, length = len(plan.regions), plan.length
+    names = output_names(targets)
+    writers: dict[str, NpzStreamWriter] = {}
+    written: dict[str, Path] = {}
+    tracks = None
+    try:
+        writers["ohe"] = NpzStreamWriter(staging.path("ohe.npz"), (n, 4, length))
+        for kind in ("hyp", "contrib"):
+            for t, name in zip(targets, names[kind], strict=True):
+                writers[f"{kind}{t}"] = NpzStreamWriter(staging.path(name), (n, 4, length))
+        if bigwig:
+            tracks = _TrackBuffer(n, len(targets), length)
+        table = staging.path("regions.tsv")
+        meter = Progress(n, enabled=progress)
+        with open(table, "w", encoding="utf-8") as rows:
+            header = ["name", "chrom", "start", "end", "strand", "n_count"]
+            header += [f"prediction_task{t}" for t in targets] + ["max_error"]
+            rows.write("\t".join(header) + "\n")
+            for start in range(0, n, chunk_regions):
+                chunk = plan.regions[start : start + chunk_regions]
+                X = fetch_one_hot(fasta, chunk, length)
+                result = attribute_with_details(
+                    model,
+                    X,
+                    references,
+                    targets,
+                    method=method,
+                    hypothetical=True,
+                    batch_size=batch_size,
+                    device=device,
+                    seed=seed,
+                    start_index=start,
+                )
+                hyp = result.scores.numpy()  # (c, T, 4, L)
+                contrib = hyp * X[:, None]
+                writers["ohe"].append(X)
+                for j, t in enumerate(targets):
+                    writers[f"hyp{t}"].append(hyp[:, j])
+                    writers[f"contrib{t}"].append(contrib[:, j])
+                if tracks is not None:
+                    tracks.append(contrib.sum(axis=2))
+                _write_rows(rows, chunk, X, result)
+                meter.update(start + len(chunk))
+        for writer in writers.values():
+            writer.close()
+    except BaseException:
+        for writer in writers.values():
+            writer.abort()
+        if tracks is not None:
+            tracks.discard()
+        raise
+    written["ohe"] = staging.directory / "ohe.npz"
+    for kind in ("hyp", "contrib"):
+        for t, name in zip(targets, names[kind], strict=True):
+            written[f"{kind}{t}"] = staging.directory / name
+    written["regions"] = staging.directory / "regions.tsv"
+    skipped = staging.path("skipped.tsv")
+    with open(skipped, "w", encoding="utf-8") as handle:
+        handle.write("name\tchrom\tstart\tend\treason\n")
+        for region, reason in plan.skipped:
+            handle.write(f"{region.name}\t{region.chrom}\t{region.start}\t{region.end}\t{reason}\n")
+    written["skipped"] = staging.directory / "skipped.tsv"
+    if tracks is not None:
+        try:
+            for j, (t, name) in enumerate(zip(targets, names["bigwig"], strict=True)):
+                write_bigwig(
+                    staging.path(name), plan.regions, tracks.values(j), plan.chrom_lengths
+                )
+                written[f"bigwig{t}"] = staging.directory / name
+        finally:
+            tracks.discard()
+    return written
+
+
+def _write_rows(handle: IO[str], chunk: Sequence[Region], X: np.ndarray, result) -> None:
+    n_counts = count_ambiguous(X)
+    predictions = result.predictions.numpy()
+    errors = result.max_error.numpy()
+    for i, region in enumerate(chunk):
+        error = errors[i]
+        worst = "nan" if np.isnan(error).all() else f"{float(np.nanmax(error)):.3g}"
+        fields = [region.name, region.chrom, str(region.start), str(region.end), region.strand]
+        fields += [str(int(n_counts[i]))] + [f"{float(p):.6g}" for p in predictions[i]] + [worst]
+        handle.write("\t".join(fields) + "\n")
+
+
+class _TrackBuffer:
+    """Per-base actual contributions (n, T, L), kept on disk for the bigWig pass at the end."""
+
+    def __init__(self, n: int, n_targets: int, length: int) -> None:
+        handle, name = tempfile.mkstemp(prefix="liftgenomics-track-", suffix=".f32")
+        os.close(handle)
+        self.path = Path(name)
+        self.array = np.memmap(self.path, dtype=np.float32, mode="w+", shape=(n, n_targets, length))
+        self.filled = 0
+
+    def append(self, values: np.ndarray) -> None:
+        self.array[self.filled : self.filled + len(values)] = values
+        self.filled += len(values)
+
+    def values(self, target_index: int) -> np.ndarray:
+        return self.array[:, target_index]
+
+    def discard(self) -> None:
+        del self.array
+        self.path.unlink(missing_ok=True)
+
+
+def merged_track(
+    regions: Sequence[Region], values: np.ndarray, chrom_lengths: dict[str, int]
+) -> Iterator[tuple[str, int, np.ndarray]]:
+    """(chrom, start, per-base values) blocks in genome order, overlapping regions averaged.
+
+    Regions are clipped to their chromosome; overlapping or touching regions form one block
+    whose value at each base is the mean over the regions covering it.
+    """
+    order = sorted(range(len(regions)), key=lambda i: (regions[i].chrom, regions[i].start))
+    index = 0
+    while index < len(order):
+        chrom = regions[order[index]].chrom
+        size = chrom_lengths[chrom]
+        group = [order[index]]
+        block_end = min(regions[order[index]].end, size)
+        index += 1
+        while (
+            index < len(order)
+            and regions[order[index]].chrom == chrom
+            and regions[order[index]].start <= block_end
+        ):
+            group.append(order[index])
+            block_end = max(block_end, min(regions[order[index]].end, size))
+            index += 1
+        block_start = max(regions[group[0]].start, 0)
+        total = np.zeros(block_end - block_start, dtype=np.float64)
+        count = np.zeros(block_end - block_start, dtype=np.int64)
+        for i in group:
+            region = regions[i]
+            lo, hi = max(region.start, 0), min(region.end, size)
+            block = slice(lo - block_start, hi - block_start)
+            total[block] += values[i, lo - region.start : hi - region.start]
+            count[block] += 1
+        covered = count > 0
+        # Sorted by start and merged while overlapping, so every base of a block is covered.
+        yield chrom, block_start, (total[covered] / count[covered]).astype(np.float64)
+
+
+def write_bigwig(
+    path: str | os.PathLike,
+    regions: Sequence[Region],
+    values: np.ndarray,
+    chrom_lengths: dict[str, int],
+) -> None:
+    """Write per-base values (n, L) over ``regions`` as a bigWig (overlaps averaged)."""
+    import pyBigWig
+
+    used = sorted({region.chrom for region in regions})
+    handle = pyBigWig.open(str(path), "w")
+    try:
+        handle.addHeader([(chrom, int(chrom_lengths[chrom])) for chrom in used])
+        for chrom, start, block in merged_track(regions, values, chrom_lengths):
+            handle.addEntries(chrom, int(start), values=block.tolist(), span=1, step=1)
+    finally:
+        handle.close()
+
+
+def plot_region_logo(
+    scores_dir: str | os.PathLike,
+    region: str,
+    out: str | os.PathLike | None = None,
+    target: int | None = None,
+) -> Path:
+    """Logos of one scored region: actual contributions over hypothetical ones.
+
+    Args:
+        scores_dir: A directory written by :func:`score_regions`.
+        region: The region's name (``regions.tsv``'s first column).
+        out: PNG path; default ``scores_dir/logo.<region>.png``.
+        target: Which target when several were scored; default the first.
+
+    Raises:
+        LiftGenomicsError: for a directory that is not a scoring output, an unknown region or an
+            unscored target.
+    """
+    from liftgenomics.plots import plot_sequence_logos
+
+    directory = Path(scores_dir)
+    settings_path = directory / "score.json"
+    table_path = directory / "regions.tsv"
+    if not settings_path.is_file() or not table_path.is_file():
+        raise LiftGenomicsError(
+            f"{directory}: not a 'liftgenomics score' output (no score.json/regions.tsv)"
+        )
+    settings = json.loads(settings_path.read_text())
+    targets = list(settings["targets"])
+    target = targets[0] if target is None else int(target)
+    if target not in targets:
+        raise LiftGenomicsError(
+            f"target {target} was not scored in {directory} (scored: {targets})"
+        )
+    index = _region_index(table_path, region)
+    names = output_names(targets)
+    position = targets.index(target)
+    one_hot = read_npz_rows(directory / "ohe.npz", index, index + 1)[0]
+    hyp = read_npz_rows(directory / names["hyp"][position], index, index + 1)[0]
+    method = settings["method"]
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in region)
+    out = directory / f"logo.{safe}.png" if out is None else Path(out)
+    title = f"{region} — {method}, references {settings['references']}, task {target}"
+    return plot_sequence_logos(
+        one_hot, {method: hyp * one_hot}, out, title=title, hypothetical={method: hyp}
+    )
+
+
+def _region_index(table_path: Path, region: str) -> int:
+    with open(table_path, encoding="utf-8") as handle:
+        next(handle)
+        for index, line in enumerate(handle):
+            if line.split("\t", 1)[0] == region:
+                return index
+    raise LiftGenomicsError(f"{table_path}: no region named {region!r}")
