@@ -196,7 +196,9 @@ def _add_score(subparsers) -> None:
     parser.add_argument("--target", default="0", help="task index, list (1,2) or 'all'")
     parser.add_argument("--length", type=int, help="region length (default: the model's)")
     parser.add_argument("--batch-size", type=int, help="sequences per batch")
-    parser.add_argument("--chunk-size", type=int, default=512, help="regions per written chunk")
+    parser.add_argument(
+        "--chunk-size", type=int, default=2048, help="regions scored and written per step"
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bigwig", action="store_true", help="also write a bigWig track")
