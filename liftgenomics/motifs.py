@@ -375,6 +375,44 @@ def read_meme(path: str | os.PathLike) -> dict[str, Motif]:
 # --------------------------------------------------------------------------- lookup
 
 
+def format_meme(
+    motifs: Sequence[Motif], background: Sequence[float] = DEFAULT_BACKGROUND
+) -> str:
+    """Motifs as MEME minimal-format text that :func:`read_meme` reads back.
+
+    Probabilities are written with six decimals, as the MEME suite does; whitespace in a
+    description becomes ``_`` (MEME's alternate name is one word).
+
+    Args:
+        motifs: The motifs, in the order to write them.
+        background: A C G T background frequencies for the header.
+    """
+    frequencies = check_background(background)
+    lines = [
+        "MEME version 4",
+        "",
+        "ALPHABET= ACGT",
+        "",
+        "strands: + -",
+        "",
+        "Background letter frequencies",
+        " ".join(f"{base} {value:.3f}" for base, value in zip(ALPHABET, frequencies, strict=True)),
+        "",
+    ]
+    for motif in motifs:
+        # MEME's alternate name is one word.
+        alternate = "_".join(motif.description.split())
+        lines += [f"MOTIF {motif.name} {alternate}".rstrip(), ""]
+        lines.append(
+            f"letter-probability matrix: alength= 4 w= {motif.width} nsites= 100 E= 0"
+        )
+        lines += [
+            " " + "  ".join(f"{value:.6f}" for value in row) for row in motif.probabilities
+        ]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
 def get_motif(name: str, motifs: Mapping[str, Motif] | None = None) -> Motif:
     """Look a motif up by name.
 

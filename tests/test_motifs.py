@@ -3,6 +3,7 @@
 import dataclasses
 import gzip
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from liftgenomics.errors import LiftGenomicsError
 from liftgenomics.motifs import (
     Motif,
+    format_meme,
     get_motif,
     load_encode_compendium,
     log_odds,
@@ -432,3 +434,33 @@ def test_top_hits_validates():
         top_hits(np.zeros((1, 5)), width=0)
     with pytest.raises(LiftGenomicsError, match=r"\(N, P\)"):
         top_hits(np.zeros(5), width=3)
+
+
+# --------------------------------------------------------------------------- writing MEME
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    widths=st.lists(st.integers(1, 12), min_size=1, max_size=3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_format_meme_reads_back(tmp_path_factory, widths, seed):
+    rng = np.random.default_rng(seed)
+    motifs = [
+        Motif(f"m{i}", rng.dirichlet(np.ones(4), size=width), description=f"made up {i}")
+        for i, width in enumerate(widths)
+    ]
+    path = tmp_path_factory.mktemp("meme") / "m.meme"
+    path.write_text(format_meme(motifs))
+    back = read_meme(path)
+    assert list(back) == [m.name for m in motifs]
+    for motif in motifs:
+        np.testing.assert_allclose(back[motif.name].probabilities, motif.probabilities, atol=1e-6)
+        assert back[motif.name].description == motif.description.replace(" ", "_")
+
+
+def test_resources_hold_the_paper_motifs_as_the_compendium_has_them():
+    path = Path(__file__).resolve().parents[1] / "resources" / "paper_motifs.meme"
+    compendium = load_encode_compendium()
+    expected = format_meme([compendium["GATA_disc1"], compendium["TAL1_known1"]])
+    assert path.read_text() == expected
