@@ -7,7 +7,9 @@ line, ``liftgenomics: error: ...``, and exits with status 2; nothing half-writte
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 
@@ -184,7 +186,11 @@ def _add_score(subparsers) -> None:
         "score.json and, with --bigwig, a bigWig track. Files appear only when all are done.",
     )
     parser.add_argument("--model", required=True, help="model directory or .safetensors file")
-    parser.add_argument("--fasta", required=True, help="FASTA (plain or bgzipped), indexed")
+    parser.add_argument(
+        "--fasta",
+        required=True,
+        help="FASTA, plain or bgzip-compressed (its .fai index is built when missing)",
+    )
     parser.add_argument("--bed", help="BED or narrowPeak intervals (default: every record)")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--method", default="deeplift_genomics", choices=METHODS)
@@ -389,9 +395,21 @@ def _run_report(args: argparse.Namespace) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line, like every other error of the CLI."""
+
+    def error(self, message: str):
+        self.exit(2, f"liftgenomics: error: {self.prog}: {message} (see --help)\n")
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM (a scheduler's time limit, ``timeout``) unwinds like Ctrl-C: no partial files."""
+    raise KeyboardInterrupt
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="liftgenomics",
         description="DeepLIFT attributions for genomic deep learning models.",
     )
@@ -418,6 +436,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if on_main_thread else None
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
@@ -428,6 +448,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("liftgenomics: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -9,7 +9,7 @@ scoring, so that bad input fails fast with one line that says what and where:
   a letter that is not IUPAC DNA is reported with the record, the position and the file line
   when the sequence is read (:func:`fetch_one_hot`).
 - BED: fewer than 3 columns, non-integer or negative coordinates, end <= start, a chromosome
-  absent from the FASTA.
+  absent from the FASTA, an end past the chromosome's, a narrowPeak summit outside its interval.
 
 Intervals that run off a chromosome end are skipped (and listed) unless ``pad`` asks for N
 padding. Lowercase (soft-masked) bases are scored as uppercase; N is an all-zero column.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,12 +83,21 @@ def open_fasta(path: str | os.PathLike):
         fasta = pyfaidx.Fasta(
             str(path), as_raw=True, sequence_always_upper=True, rebuild=True, build_index=True
         )
+    except ImportError:
+        raise LiftGenomicsError(
+            f"{path}: reading a bgzip-compressed FASTA needs Biopython (pip install biopython)"
+        ) from None
     except pyfaidx.UnsupportedCompressionFormat:
         raise LiftGenomicsError(
             f"{path}: compressed FASTA must be bgzip-compressed (bgzip -i) for random access"
         ) from None
     except (pyfaidx.FastaIndexingError, ValueError, OSError, UnicodeDecodeError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if "writable" in message or isinstance(error, PermissionError):
+            raise LiftGenomicsError(
+                f"{path}: cannot write its index {path}.fai (missing or older than the FASTA); "
+                "index it where you can write (samtools faidx) or copy the FASTA"
+            ) from None
         if "does not contain a valid sequence" in message:
             raise LiftGenomicsError(f"{path}: no FASTA records") from None
         if "Duplicate key" in message:
@@ -151,14 +161,24 @@ def read_bed(path: str | os.PathLike, chrom_lengths: dict[str, int]) -> list[lis
                 f"{where}: chromosome {fields[0]!r} is not in the FASTA "
                 f"(it has {_some_names(chrom_lengths)})"
             )
+        if end > chrom_lengths[fields[0]]:
+            raise LiftGenomicsError(
+                f"{where}: end {end} is past the end of {fields[0]} (length "
+                f"{chrom_lengths[fields[0]]}); is the BED file from another assembly?"
+            )
         if len(fields) > SUMMIT_COLUMN:
             try:
-                int(fields[SUMMIT_COLUMN])
+                summit = int(fields[SUMMIT_COLUMN])
             except ValueError:
                 raise LiftGenomicsError(
                     f"{where}: narrowPeak summit (column 10) must be an integer, got "
                     f"{fields[SUMMIT_COLUMN]!r}"
                 ) from None
+            if summit != -1 and not 0 <= summit < end - start:
+                raise LiftGenomicsError(
+                    f"{where}: narrowPeak summit offset {summit} is outside the interval "
+                    f"(0 to {end - start - 1}, or -1 for none)"
+                )
         rows.append(fields)
     if not rows:
         raise LiftGenomicsError(f"{path}: no intervals in the BED file")
@@ -199,9 +219,12 @@ def plan_regions(
         resize_records: Without a BED file, resize records of another length around their
             centres (the user asked for a length) instead of refusing them.
 
+    Repeated BED names get a suffix (``_2``, ``_3``, ...; with a warning) so that every region
+    name is unique.
+
     Raises:
-        LiftGenomicsError: for bad BED rows, duplicate region names, or records of unequal
-            length without ``length``.
+        LiftGenomicsError: for bad BED rows, or records of another length without
+            ``resize_records``.
     """
     chrom_lengths = chromosome_lengths(fasta)
     if bed is None:
@@ -226,18 +249,29 @@ def plan_regions(
         if length is None:
             raise LiftGenomicsError("a length is needed to resize BED intervals (pass --length)")
         candidates = []
-        seen: dict[str, int] = {}
+        taken: set[str] = set()
+        renamed = 0
         for row in read_bed(bed, chrom_lengths):
             chrom, start, end = row[0], int(row[1]), int(row[2])
             name = row[3] if len(row) > 3 and row[3] not in ("", ".") else f"{chrom}:{start}-{end}"
-            if name in seen:
-                seen[name] += 1
-                name = f"{name}_{seen[name]}"
-            seen.setdefault(name, 1)
+            if name in taken:
+                # Output rows are looked up by name (regions.tsv, logo): keep names unique.
+                renamed += 1
+                suffix = 2
+                while f"{name}_{suffix}" in taken:
+                    suffix += 1
+                name = f"{name}_{suffix}"
+            taken.add(name)
             strand = row[5] if len(row) > 5 and row[5] in ("+", "-", ".") else "."
             summit = int(row[SUMMIT_COLUMN]) if use_summit and len(row) > SUMMIT_COLUMN else None
             new_start, new_end = resize(start, end, length, summit)
             candidates.append(Region(name, chrom, new_start, new_end, strand))
+        if renamed:
+            warnings.warn(
+                f"{bed}: {renamed} repeated interval name(s) got a suffix _2, _3, ... to stay "
+                "unique",
+                stacklevel=2,
+            )
     if length < 1:
         raise LiftGenomicsError(f"the region length must be positive, got {length}")
     regions, skipped = [], []

@@ -11,7 +11,8 @@ output directory:
   under ``arr_0``, exactly as ``np.savez_compressed(path, A)`` writes it, which is what
   ``modisco motifs -s ohe.npz -a hyp.npz`` reads;
 - ``regions.tsv``: one row per scored region in output order (name, chrom, start, end, strand,
-  N count, the prediction per target, the summation-to-delta max error);
+  N count — every base that is not A/C/G/T, padding included —, the prediction per target,
+  the summation-to-delta max error);
 - ``skipped.tsv``: intervals skipped for running off a chromosome end;
 - ``score.json``: the settings of the run (method, references, targets, seed, length, ...);
 - with ``bigwig``: ``contrib.bw`` (or ``contrib.task{t}.bw``), per-base actual contributions over
@@ -27,6 +28,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -54,8 +56,9 @@ COMPRESS_LEVEL = 1
 class NpzStreamWriter:
     """Write one (N, ...) float32 array into a compressed ``.npz`` row block by row block.
 
-    The result is indistinguishable from ``np.savez_compressed(path, A)``: a zip archive with
-    one deflated member ``arr_0.npy``. Rows must be appended in order and add up to N.
+    The result reads exactly like ``np.savez_compressed(path, A)``: a zip archive with one
+    deflated member ``arr_0.npy`` holding the same bytes (compressed at level
+    :data:`COMPRESS_LEVEL`). Rows must be appended in order and add up to N.
     """
 
     def __init__(self, path: str | os.PathLike, shape: Sequence[int]) -> None:
@@ -195,17 +198,42 @@ class _Staging:
         return Path(tmp)
 
     def commit(self) -> None:
+        """Rename every staged file onto its name, then remove outputs of earlier runs that
+        this run did not write (so a reused directory never mixes two runs)."""
         umask = os.umask(0)
         os.umask(umask)
-        for final, tmp in self.pending.items():
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, final)
+        for final in self.pending:
+            if final.exists() and not final.is_file():
+                raise LiftGenomicsError(f"{final}: exists and is not a file; remove it first")
+        try:
+            for final, tmp in self.pending.items():
+                os.chmod(tmp, 0o666 & ~umask)
+                os.replace(tmp, final)
+            for stale in self.directory.iterdir():
+                if stale not in self.pending and _is_score_output(stale.name):
+                    stale.unlink()
+        except OSError as error:
+            raise LiftGenomicsError(
+                f"{self.directory}: could not finish the outputs ({error})"
+            ) from None
         self.pending.clear()
 
     def discard(self) -> None:
         for tmp in self.pending.values():
             tmp.unlink(missing_ok=True)
         self.pending.clear()
+
+
+#: Every file name :func:`score_regions` (or ``logo``) writes in an output directory.
+_OUTPUT_NAME = re.compile(
+    r"ohe\.npz|regions\.tsv|skipped\.tsv|score\.json|(hyp|contrib)(\.task\d+)?\.npz"
+    r"|contrib(\.task\d+)?\.bw|logo\..+\.png"
+)
+
+
+def _is_score_output(name: str) -> bool:
+    """Whether ``name`` is a file that :func:`score_regions` (or ``logo``) writes."""
+    return _OUTPUT_NAME.fullmatch(name) is not None
 
 
 def resolve_targets(spec: str | int | Sequence[int], n_outputs: int) -> list[int]:
@@ -290,6 +318,8 @@ def score_regions(
             parse_reference_spec(references)  # fail on a bad spec before reading anything
     if chunk_regions < 1:
         raise LiftGenomicsError(f"chunk size must be >= 1, got {chunk_regions}")
+    if batch_size is not None and batch_size < 1:
+        raise LiftGenomicsError(f"batch size must be >= 1 sequence, got {batch_size}")
     if bigwig:
         _require_pybigwig()
     if not hasattr(model, "forward"):
@@ -322,7 +352,12 @@ def score_regions(
                 f"skipped {len(plan.skipped)} regions in all (listed in skipped.tsv)", stacklevel=2
             )
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise LiftGenomicsError(
+                f"{out}: cannot create the output directory ({error})"
+            ) from None
         staging = _Staging(out)
         settings = {
             "fasta": str(fasta_path),
@@ -368,15 +403,19 @@ def _count_outputs(model, length: int) -> int:
 
     parameter = next(model.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
-    with torch.no_grad():
-        try:
+    was_training = model.training
+    model.eval()  # a training-mode probe would update BatchNorm statistics
+    try:
+        with torch.no_grad():
             output = model(torch.zeros((1, 4, length), device=device))
-        except RuntimeError as error:
-            first = str(error).splitlines()[0]
-            raise LiftGenomicsError(
-                f"the model does not accept regions of length {length} ({first}); "
-                "use --length to match its input length"
-            ) from None
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise LiftGenomicsError(
+            f"the model does not accept regions of length {length} ({first}); "
+            "use --length to match its input length"
+        ) from None
+    finally:
+        model.train(was_training)
     if output.dim() != 2:
         raise LiftGenomicsError(
             f"the model must return logits of shape (N, T); it returned {tuple(output.shape)}"
@@ -399,7 +438,7 @@ def _score_and_write(
             for t, name in zip(targets, names[kind], strict=True):
                 writers[f"{kind}{t}"] = NpzStreamWriter(staging.path(name), (n, 4, length))
         if bigwig:
-            tracks = _TrackBuffer(n, len(targets), length)
+            tracks = _TrackBuffer(staging.directory, n, len(targets), length)
         table = staging.path("regions.tsv")
         meter = Progress(n, enabled=progress)
         with open(table, "w", encoding="utf-8") as rows:
@@ -477,8 +516,8 @@ def _write_rows(handle: IO[str], chunk: Sequence[Region], X: np.ndarray, result)
 class _TrackBuffer:
     """Per-base actual contributions (n, T, L), kept on disk for the bigWig pass at the end."""
 
-    def __init__(self, n: int, n_targets: int, length: int) -> None:
-        handle, name = tempfile.mkstemp(prefix="liftgenomics-track-", suffix=".f32")
+    def __init__(self, directory: Path, n: int, n_targets: int, length: int) -> None:
+        handle, name = tempfile.mkstemp(prefix=".track.", suffix=".f32.part", dir=directory)
         os.close(handle)
         self.path = Path(name)
         self.array = np.memmap(self.path, dtype=np.float32, mode="w+", shape=(n, n_targets, length))
@@ -580,8 +619,12 @@ def plot_region_logo(
         raise LiftGenomicsError(
             f"{directory}: not a 'liftgenomics score' output (no score.json/regions.tsv)"
         )
-    settings = json.loads(settings_path.read_text())
-    targets = list(settings["targets"])
+    try:
+        settings = json.loads(settings_path.read_text())
+        targets = [int(t) for t in settings["targets"]]
+        method, reference_text = str(settings["method"]), str(settings["references"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise LiftGenomicsError(f"{settings_path}: not a valid score.json ({error})") from None
     target = targets[0] if target is None else int(target)
     if target not in targets:
         raise LiftGenomicsError(
@@ -592,10 +635,9 @@ def plot_region_logo(
     position = targets.index(target)
     one_hot = read_npz_rows(directory / "ohe.npz", index, index + 1)[0]
     hyp = read_npz_rows(directory / names["hyp"][position], index, index + 1)[0]
-    method = settings["method"]
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in region)
     out = directory / f"logo.{safe}.png" if out is None else Path(out)
-    title = f"{region} — {method}, references {settings['references']}, task {target}"
+    title = f"{region} — {method}, references {reference_text}, task {target}"
     return plot_sequence_logos(
         one_hot, {method: hyp * one_hot}, out, title=title, hypothetical={method: hyp}
     )

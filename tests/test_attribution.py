@@ -364,6 +364,8 @@ def test_summation_violation_raises_or_warns(monkeypatch):
         ({"X": np.zeros((2, 5, 10), dtype=np.float32)}, "shape \\(N, 4, L\\)"),
         ({"X": np.full((2, 4, 10), 0.5, dtype=np.float32)}, "one-hot"),
         ({"device": "cuda:0" if not torch.cuda.is_available() else "tpu"}, "device"),
+        ({"batch_size": -1}, "batch size must be >= 1"),
+        ({"batch_size": 0}, "batch size must be >= 1"),
     ],
 )
 def test_bad_arguments_are_clear_errors(kwargs, message):

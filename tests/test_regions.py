@@ -136,3 +136,40 @@ def test_a_bad_letter_names_the_record_position_and_line(tmp_path):
         fetch_one_hot(fasta, [Region("bad", "bad", 0, 12)], 12)
     # Header 'ok' is line 1, its sequence lines 2-4; 'bad' header line 5; X is base 10 -> line 8.
     assert str(error.value).startswith(f"{path}:8: invalid base 'X' in record 'bad' at position 10")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("chr2\t10\t17", r"end 17 is past the end of chr2 \(length 16\)"),
+        ("chr1\t10\t20\tp\t0\t.\t1\t1\t1\t10", "summit offset 10 is outside the interval"),
+        ("chr1\t10\t20\tp\t0\t.\t1\t1\t1\t-5", "summit offset -5 is outside the interval"),
+    ],
+)
+def test_intervals_must_fit_their_chromosome_and_summits_their_interval(
+    genome, tmp_path, line, message
+):
+    path, _ = genome
+    bed = tmp_path / "x.bed"
+    bed.write_text(line + "\n")
+    with pytest.raises(LiftGenomicsError, match=message):
+        plan_regions(open_fasta(path), bed, 8)
+
+
+def test_repeated_names_get_unique_suffixes_and_a_warning(genome, tmp_path):
+    path, _ = genome
+    bed = tmp_path / "x.bed"
+    bed.write_text("chr1\t1\t9\ta_2\nchr1\t2\t9\ta\nchr1\t3\t9\ta\nchr1\t4\t9\ta\n")
+    with pytest.warns(UserWarning, match="2 repeated interval name"):
+        plan = plan_regions(open_fasta(path), bed, 8)
+    assert [r.name for r in plan.regions] == ["a_2", "a", "a_3", "a_4"]
+
+
+def test_bgzip_compressed_fasta(tmp_path):
+    bgzf = pytest.importorskip("Bio.bgzf")
+    records = [("r1", "ACGTTGCAAC"), ("r2", "GGGNACGTAT")]
+    with bgzf.BgzfWriter(str(tmp_path / "x.fa.gz"), "wb") as handle:
+        handle.write("".join(f">{name}\n{sequence}\n" for name, sequence in records).encode())
+    fasta = open_fasta(tmp_path / "x.fa.gz")
+    X = fetch_one_hot(fasta, [Region("r2", "r2", 0, 10)], 10)[0]
+    np.testing.assert_array_equal(X, one_hot_encode("GGGNACGTAT"))

@@ -328,3 +328,87 @@ def test_unknown_method_is_refused(capsys, tmp_path):
         main(["score", "--model", "m", "--fasta", "f", "--out", "o", "--method", "shap"])
     assert error.value.code == 2
     assert "invalid choice: 'shap'" in capsys.readouterr().err
+
+
+def test_batch_size_below_one_is_refused(model_dir, genome, tmp_path):
+    fasta, bed, _ = genome
+    with pytest.raises(LiftGenomicsError, match="batch size must be >= 1"):
+        score_regions(model_dir, fasta, tmp_path / "o", bed_path=bed, references="flat",
+                      batch_size=-1, progress=False)
+
+
+@IGNORE_SKIPPED
+def test_a_training_mode_model_is_left_as_it_was(genome, tmp_path):
+    fasta, bed, _ = genome
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(4, 3, 5), torch.nn.BatchNorm1d(3), torch.nn.ReLU(),
+        torch.nn.Flatten(), torch.nn.Linear(3 * (LENGTH - 4), 2),
+    )
+    model.input_length = LENGTH
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    score_regions(model, fasta, tmp_path / "o", bed_path=bed, references="flat", progress=False)
+    assert model.training
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+@IGNORE_SKIPPED
+def test_a_rerun_removes_outputs_of_the_earlier_run(model_dir, genome, tmp_path):
+    fasta, bed, _ = genome
+    out = tmp_path / "o"
+    score_regions(model_dir, fasta, out, bed_path=bed, references="flat", target="all",
+                  progress=False)
+    (out / "notes.txt").write_text("mine")
+    score_regions(model_dir, fasta, out, bed_path=bed, references="flat", target=1,
+                  progress=False)
+    assert sorted(os.listdir(out)) == [
+        "contrib.npz", "hyp.npz", "notes.txt", "ohe.npz", "regions.tsv", "score.json",
+        "skipped.tsv",
+    ]
+
+
+def test_an_output_path_that_is_a_file_or_a_directory_is_one_line(model_dir, genome, tmp_path,
+                                                                   capsys):
+    fasta, bed, _ = genome
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    status, err = run_cli(capsys, "--model", model_dir, "--fasta", fasta, "--bed", bed,
+                          "--out", afile, "--references", "flat")
+    assert status == 2 and "cannot create the output directory" in err
+    out = tmp_path / "o"
+    (out / "regions.tsv").mkdir(parents=True)
+    status, err = run_cli(capsys, "--model", model_dir, "--fasta", fasta, "--bed", bed,
+                          "--out", out, "--references", "flat")
+    assert status == 2 and "regions.tsv: exists and is not a file" in err.splitlines()[-1]
+    assert sorted(os.listdir(out)) == ["regions.tsv"]
+
+
+def test_sigterm_midway_leaves_nothing(model_dir, genome, tmp_path, capsys, monkeypatch):
+    import signal
+
+    import liftgenomics.score as score_module
+
+    fasta, bed, _ = genome
+    real = score_module.attribute_with_details
+    calls = []
+
+    def terminated(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # the CLI's handler turns it into an unwind
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(score_module, "attribute_with_details", terminated)
+    out = tmp_path / "o"
+    status, err = run_cli(capsys, "--model", model_dir, "--fasta", fasta, "--bed", bed, "--out",
+                          out, "--references", "flat", "--chunk-size", "1", "--bigwig")
+    assert status == 130 and err.endswith("liftgenomics: interrupted")
+    assert os.listdir(out) == []
+
+
+def test_logo_refuses_a_corrupt_settings_file(tmp_path, capsys):
+    (tmp_path / "score.json").write_text("{not json")
+    (tmp_path / "regions.tsv").write_text("name\n")
+    assert main(["logo", "--scores", str(tmp_path), "--region", "x"]) == 2
+    assert "not a valid score.json" in capsys.readouterr().err

@@ -154,6 +154,8 @@ def attribute_with_details(
         raise LiftGenomicsError(f"on_violation must be 'raise' or 'warn', not {on_violation!r}")
     if steps < 1:
         raise LiftGenomicsError(f"integrated gradients needs steps >= 1, got {steps}")
+    if batch_size is not None and batch_size < 1:
+        raise LiftGenomicsError(f"batch size must be >= 1 sequence, got {batch_size}")
     X = as_one_hot(X)
     targets = [int(target)] if isinstance(target, int | np.integer) else [int(t) for t in target]
     if not targets:
