@@ -215,7 +215,7 @@ snakemake_slurm() { # LABEL ARGS...: the workflow on $work through SLURM, log in
   # --cores: this node has 2 CPUs, and `train` uses as many threads as the local run did
   # (its floating-point sums, so the model, depend on that). Status checks every few
   # seconds instead of the profile's half minute: the jobs here are short.
-  timeout -k 30 600 snakemake --snakefile "$repo/workflow/Snakefile" --directory "$work" \
+  timeout -k 30 900 snakemake --snakefile "$repo/workflow/Snakefile" --directory "$work" \
     --workflow-profile "$work/profile" --cores 2 \
     --slurm-init-seconds-before-status-checks 2 --seconds-between-status-checks 2 \
     "$@" 2>&1 | tee "$work/$label.log"
@@ -234,8 +234,10 @@ check_sacct() { # LABEL START: every job Snakemake submitted shows COMPLETED in 
   sacct -X -n -P --name "$uuid" -S "$2" -o JobID,Partition,State,ExitCode,Elapsed,Comment \
     >"$table"
   completed=$(awk -F'|' '$3 == "COMPLETED" && $4 == "0:0"' "$table" | wc -l)
-  echo "== sacct, $1: $completed jobs COMPLETED of $submitted submitted (run $uuid); by rule:"
-  sed 's/.*|rule_//; s/_wildcards_.*//' "$table" | sort | uniq -c
+  echo "== sacct, $1: $completed jobs COMPLETED of $submitted submitted (run $uuid)"
+  echo "by rule and partition:"
+  awk -F'|' '{sub(/^rule_/, "", $6); sub(/_wildcards_.*/, "", $6); print $6, $2}' "$table" |
+    sort | uniq -c
   if [ "$submitted" -eq 0 ] || [ "$completed" -ne "$submitted" ] ||
     [ "$(wc -l <"$table")" -ne "$submitted" ]; then
     echo "slurm.sh: error: sacct does not list every submitted job as COMPLETED:" >&2
