@@ -392,35 +392,45 @@ def maxpool_route(
     y_r: torch.Tensor,
     index_x: torch.Tensor,
     pairs: int,
+    index_r: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Where each pooling window's Δy goes, and with which multiplier.
 
     With i* the input's argmax and j* the reference's: if Δy ≥ 0 it goes to i* with
     m = Δy/Δx(i*) ∈ [0, 1]; otherwise to j* with m = Δy/Δx(j*) ∈ (0, 1]. Both keep
     summation-to-delta exact and bounded (unlike dividing by an arbitrary Δx); when the two
-    argmaxes agree m = 1, the gradient.
+    argmaxes agree m = 1, the gradient. ``index_r`` (the reference's argmaxes, as the pooling
+    returned them) is computed here when not given.
     """
-    index_r = _pool_indices(layer, a_r)
+    if index_r is None:
+        index_r = _pool_indices(layer, a_r)
     b = a_x.shape[0]
     shape = (b, pairs) + tuple(y_r.shape[1:])
-    y_x = y_x.unsqueeze(1)
-    y_r = y_r.reshape(shape)
-    delta_y = y_x - y_r
-    index_x = index_x.unsqueeze(1).expand(shape)
-    index_r = index_r.reshape(shape)
-    a_r_pairs = a_r.reshape((b, pairs) + tuple(a_r.shape[1:]))
-    a_x_pairs = a_x.unsqueeze(1).expand_as(a_r_pairs)
-    # Δx at i*: x there is y_x; Δx at j*: the reference there is y_r.
-    delta_at_x = y_x - torch.gather(a_r_pairs, -1, index_x)
-    delta_at_r = torch.gather(a_x_pairs, -1, index_r) - y_r
-    to_input = delta_y >= 0
-    index = torch.where(to_input, index_x, index_r)
-    denominator = torch.where(to_input, delta_at_x, delta_at_r)
-    zero = denominator == 0
-    multiplier = delta_y / torch.where(zero, torch.ones_like(denominator), denominator)
-    multiplier = torch.where(zero, torch.ones_like(multiplier), multiplier)
-    flat = (-1,) + tuple(y_r.shape[2:])
+    arguments = (
+        a_x.unsqueeze(1),
+        a_r.reshape((b, pairs) + tuple(a_r.shape[1:])),
+        y_x.unsqueeze(1),
+        y_r.reshape(shape),
+        index_x.unsqueeze(1),
+        index_r.reshape(shape),
+    )
+    kernel = _compiled(("maxpool",), lambda: _route) if _worth_fusing(a_r) else None
+    index, multiplier = _fused_or_eager(kernel, _route, *arguments)
+    flat = (-1,) + tuple(y_r.shape[1:])
     return index.reshape(flat), multiplier.reshape(flat)
+
+
+def _route(a_x, a_r, y_x, y_r, index_x, index_r) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`maxpool_route` on (b, K, ...) pairs (``*_x`` broadcast from (b, 1, ...)).
+
+    Eager ops, or compiled into one pass over the pooled windows for large activations.
+    """
+    delta_y = y_x - y_r
+    index = torch.where(delta_y >= 0, index_x, index_r)
+    # Δx where the window's Δy goes: at i* x is y_x, at j* the reference is y_r.
+    denominator = torch.gather(a_x.expand_as(a_r), -1, index).sub_(torch.gather(a_r, -1, index))
+    zero = denominator == 0
+    return index, delta_y.div_(denominator).masked_fill_(zero, 1.0)
 
 
 class RuleHooks:
@@ -440,6 +450,8 @@ class RuleHooks:
         self._record: dict[nn.Module, tuple] = {}
         self._chain_inputs: dict[nn.Module, torch.Tensor] = {}
         self._inplace: list[nn.Module] = []
+        self._pool_index: dict[nn.Module, torch.Tensor] = {}
+        self._own_forward: dict[nn.Module, object] = {}
 
     def __enter__(self) -> RuleHooks:
         for layer in list(self.plan.rescale) + list(self.plan.revealcancel):
@@ -457,6 +469,9 @@ class RuleHooks:
             )
         for layer in self.plan.maxpool:
             self._handles.append(layer.register_forward_hook(self._maxpool_hook))
+            # The scoring passes pool once, keeping the argmaxes (see _pool_forward).
+            self._own_forward[layer] = layer.__dict__.get("forward")
+            layer.forward = self._pool_forward(layer)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -464,6 +479,12 @@ class RuleHooks:
             handle.remove()
         for layer in self._inplace:
             layer.inplace = True
+        for layer, forward in self._own_forward.items():
+            del layer.forward
+            if forward is not None:
+                layer.forward = forward
+        self._own_forward.clear()
+        self._pool_index.clear()
         self._handles.clear()
         self._record.clear()
         self._chain_inputs.clear()
@@ -531,16 +552,46 @@ class RuleHooks:
 
         return hook
 
+    def _pool_forward(self, layer: nn.MaxPool1d):
+        """``layer``'s forward, keeping the argmaxes in the scoring passes.
+
+        In the input and reference passes the pooling runs once, without autograd (the hook
+        attaches the DeepLIFT rule), and its indices are kept for the hook, which would
+        otherwise pool the (large) input a second time to find them.
+        """
+        plain = type(layer).forward
+
+        def forward(a: torch.Tensor) -> torch.Tensor:
+            if self.phase not in ("input", "reference"):
+                return plain(layer, a)
+            with torch.no_grad():
+                output, index = F.max_pool1d(
+                    a,
+                    layer.kernel_size,
+                    layer.stride,
+                    layer.padding,
+                    layer.dilation,
+                    layer.ceil_mode,
+                    return_indices=True,
+                )
+            self._pool_index[layer] = index
+            return output
+
+        return forward
+
     def _maxpool_hook(self, layer, inputs, output):
-        a = inputs[0]
-        if self.phase == "input":
-            self._record[layer] = (a.detach(), output.detach(), _pool_indices(layer, a.detach()))
+        if self.phase not in ("input", "reference"):
             return None
-        if self.phase != "reference":
+        a = inputs[0]
+        index = self._pool_index.pop(layer, None)
+        if index is None:
+            index = _pool_indices(layer, a.detach())
+        if self.phase == "input":
+            self._record[layer] = (a.detach(), output.detach(), index)
             return None
         a_x, y_x, index_x = self._record[layer]
         with torch.no_grad():
             index, multiplier = maxpool_route(
-                layer, a_x, a.detach(), y_x, output.detach(), index_x, self.pairs
+                layer, a_x, a.detach(), y_x, output.detach(), index_x, self.pairs, index
             )
         return _MaxPoolRoute.apply(a, output.detach(), index, multiplier)
