@@ -245,6 +245,7 @@ def _deeplift_multipliers(model, hooks, xb, refs, targets, center) -> Iterator[t
         out_x = model(xb)
     hooks.phase = "reference"
     hooks.pairs = k
+    hooks.single_backward = len(targets) == 1
     ref_input = refs.reshape((b * k,) + tuple(refs.shape[2:])).requires_grad_(True)
     out_r = model(ref_input)
     for j, target in enumerate(targets):

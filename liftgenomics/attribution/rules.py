@@ -240,17 +240,25 @@ def revealcancel_multipliers(
 
 
 class _Multiply(torch.autograd.Function):
-    """Value of the reference's output; backward multiplies by a precomputed multiplier."""
+    """Value of the reference's output; backward multiplies by a precomputed multiplier.
+
+    With ``consume`` (the graph is walked back only once) the product is written over the
+    multiplier, which is not needed again, instead of into a new activation-sized tensor.
+    """
 
     @staticmethod
-    def forward(ctx, z_r, y_r, multiplier):
+    def forward(ctx, z_r, y_r, multiplier, consume=False):
+        ctx.consume = consume
         ctx.save_for_backward(multiplier)
         return y_r
 
     @staticmethod
     def backward(ctx, grad):
         (multiplier,) = ctx.saved_tensors
-        return grad * multiplier.reshape(grad.shape), None, None
+        if ctx.consume:
+            product = multiplier.mul_(grad.reshape(multiplier.shape))
+            return product.reshape(grad.shape), None, None, None
+        return grad * multiplier.reshape(grad.shape), None, None, None
 
 
 class _StraightThrough(torch.autograd.Function):
@@ -355,11 +363,15 @@ class _RevealCancelLinear(torch.autograd.Function):
 
 
 class _MaxPoolRoute(torch.autograd.Function):
-    """Max pooling: each window's Δy routed to one input with multiplier Δy/Δx there."""
+    """Max pooling: each window's Δy routed to one input with multiplier Δy/Δx there.
+
+    ``consume`` as for :class:`_Multiply`.
+    """
 
     @staticmethod
-    def forward(ctx, a_r, y_r, index, multiplier):
+    def forward(ctx, a_r, y_r, index, multiplier, consume=False):
         ctx.input_shape = a_r.shape
+        ctx.consume = consume
         ctx.save_for_backward(index, multiplier)
         return y_r
 
@@ -367,8 +379,9 @@ class _MaxPoolRoute(torch.autograd.Function):
     def backward(ctx, grad):
         index, multiplier = ctx.saved_tensors
         result = torch.zeros(ctx.input_shape, dtype=grad.dtype, device=grad.device)
-        result.scatter_add_(-1, index, grad * multiplier)
-        return result, None, None, None
+        routed = multiplier.mul_(grad) if ctx.consume else grad * multiplier
+        result.scatter_add_(-1, index, routed)
+        return result, None, None, None, None
 
 
 def _pool_indices(layer: nn.MaxPool1d, a: torch.Tensor) -> torch.Tensor:
@@ -446,6 +459,9 @@ class RuleHooks:
         self.plan = plan
         self.phase = "input"
         self.pairs = 1
+        #: True when each reference pass is walked back once (one target): the backward
+        #: then overwrites the saved multipliers instead of allocating new tensors.
+        self.single_backward = False
         self._handles: list = []
         self._record: dict[nn.Module, tuple] = {}
         self._chain_inputs: dict[nn.Module, torch.Tensor] = {}
@@ -510,7 +526,7 @@ class RuleHooks:
                 y_x.unsqueeze(1),
                 self._pair_view(output.detach()),
             )
-        return _Multiply.apply(z, output.detach(), multiplier)
+        return _Multiply.apply(z, output.detach(), multiplier, self.single_backward)
 
     def _make_chain_pre_hook(self, nonlinear: nn.Module):
         def hook(layer, inputs):
@@ -594,4 +610,4 @@ class RuleHooks:
             index, multiplier = maxpool_route(
                 layer, a_x, a.detach(), y_x, output.detach(), index_x, self.pairs, index
             )
-        return _MaxPoolRoute.apply(a, output.detach(), index, multiplier)
+        return _MaxPoolRoute.apply(a, output.detach(), index, multiplier, self.single_backward)
