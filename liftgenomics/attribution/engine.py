@@ -94,7 +94,7 @@ def attribute(
         batch_size: Sequences per batch; by default about 320 (sequence, reference) pairs on a
             CPU and as many as fit in a quarter of the free memory on a GPU.
         device: ``"cpu"``, ``"cuda"``, or None/``"auto"`` for CUDA when available. The model
-            is moved there.
+            is moved there; inputs and references are cast to its parameters' dtype.
         seed: Seed for references generated from a spec.
         steps: Integrated-gradients steps (midpoint rule).
         mean_center_logits: Explain t_i − mean_j t_j (softmax classifiers, paper section 3.6).
@@ -173,14 +173,15 @@ def attribute_with_details(
     predictions = torch.zeros((n, len(targets)), dtype=torch.float32)
     max_error = torch.full((n, len(targets)), float("nan"), dtype=torch.float32)
     with prepared(model, device):
-        _validate_targets(model, X, targets, device)
+        dtype = model_dtype(model)
+        _validate_targets(model, X, targets, device, dtype)
         per_batch = batch_size or default_batch_size(method, sources, steps, length, device)
         hooks = RuleHooks(model, plan) if plan is not None else _NoHooks()
         with hooks:
             for start in range(0, n, per_batch):
                 stop = min(n, start + per_batch)
-                xb = X[start:stop].to(device)
-                refs = None if sources is None else sources(start, stop).to(device)
+                xb = X[start:stop].to(device, dtype)
+                refs = None if sources is None else sources(start, stop).to(device, dtype)
                 batch = _score_batch(
                     method,
                     model,
@@ -246,6 +247,7 @@ def _deeplift_multipliers(model, hooks, xb, refs, targets, center) -> Iterator[t
         out_x = model(xb)
     hooks.phase = "reference"
     hooks.pairs = k
+    hooks.single_backward = len(targets) == 1
     ref_input = refs.reshape((b * k,) + tuple(refs.shape[2:])).requires_grad_(True)
     out_r = model(ref_input)
     for j, target in enumerate(targets):
@@ -467,6 +469,14 @@ def as_one_hot(X) -> torch.Tensor:
     return tensor
 
 
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The floating dtype of the model's parameters (inputs are cast to it); float32 if none."""
+    for parameter in model.parameters():
+        if parameter.is_floating_point():
+            return parameter.dtype
+    return torch.float32
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """``None``/``"auto"`` -> CUDA when available, else CPU; refuse an absent CUDA."""
     if device is None or str(device) == "auto":
@@ -541,10 +551,14 @@ def default_batch_size(method: str, sources, steps: int, length: int, device: to
 
 
 def _validate_targets(
-    model: nn.Module, X: torch.Tensor, targets: list[int], device: torch.device
+    model: nn.Module,
+    X: torch.Tensor,
+    targets: list[int],
+    device: torch.device,
+    dtype: torch.dtype = torch.float32,
 ) -> None:
     with torch.no_grad():
-        output = model(X[:1].to(device))
+        output = model(X[:1].to(device, dtype))
     if output.dim() != 2:
         raise LiftGenomicsError(
             f"the model must return logits of shape (N, T); it returned {tuple(output.shape)}"

@@ -20,6 +20,13 @@ and reference activations as ``(b, K, ...)`` so pairs broadcast without copies.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import logging
+import os
+import warnings
+from collections.abc import Callable, Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -48,6 +55,126 @@ def derivative(module: nn.Module, z: torch.Tensor) -> torch.Tensor:
     return grad
 
 
+#: Activations with at least this many elements take the fused kernel (when it works here).
+FUSED_MIN_ELEMENTS = 1 << 16
+#: Set to "0" to keep every rule in eager PyTorch ops.
+FUSED_ENVIRONMENT = "LIFTGENOMICS_FUSED"
+_fused_kernels: dict[tuple, Callable] = {}
+_fusion_failed: list[str] = []
+
+
+def _relu_limit(z: torch.Tensor) -> torch.Tensor:
+    return (z > 0).to(z.dtype)
+
+
+def _sigmoid_limit(z: torch.Tensor) -> torch.Tensor:
+    s = torch.sigmoid(z)
+    return s * (1 - s)
+
+
+def _tanh_limit(z: torch.Tensor) -> torch.Tensor:
+    t = torch.tanh(z)
+    return 1 - t * t
+
+
+def _rescale_kernel(limit: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
+    """Rescale's multiplier as one elementwise expression, for the compiler to fuse."""
+
+    def kernel(z_x, z_r, y_x, y_r):
+        delta_z = z_x - z_r
+        gradient = limit(0.5 * (z_x + z_r))
+        return torch.where(delta_z.abs() < DELTA_EPS, gradient, (y_x - y_r) / delta_z)
+
+    return kernel
+
+
+def _closed_form_limit(module: nn.Module) -> tuple[tuple, Callable] | None:
+    """(cache key, f') for the nonlinearities whose derivative :func:`derivative` writes out."""
+    if type(module) is nn.ReLU:
+        return ("relu",), _relu_limit
+    if type(module) is nn.LeakyReLU:
+        slope = float(module.negative_slope)
+        return ("leaky_relu", slope), lambda z: torch.where(z > 0, 1.0, slope).to(z.dtype)
+    if type(module) is nn.Sigmoid:
+        return ("sigmoid",), _sigmoid_limit
+    if type(module) is nn.Tanh:
+        return ("tanh",), _tanh_limit
+    return None
+
+
+def fused_rescale(module: nn.Module, z_r: torch.Tensor) -> Callable | None:
+    """A compiled kernel for :func:`rescale_multiplier` on ``module``, or None.
+
+    None for small activations (compiling would cost more than it saves), for modules
+    without a closed-form derivative, when ``LIFTGENOMICS_FUSED=0``, and after a compilation
+    failed in this process. The kernel computes exactly the eager expressions: Δy/Δz, and
+    f'(midpoint) where |Δz| < ``DELTA_EPS``, in one pass instead of about seven.
+    """
+    closed_form = _closed_form_limit(module)
+    if closed_form is None or not _worth_fusing(z_r):
+        return None
+    key, limit = closed_form
+    return _compiled(key, lambda: _rescale_kernel(limit))
+
+
+def _worth_fusing(tensor: torch.Tensor) -> bool:
+    return (
+        not _fusion_failed
+        and tensor.numel() >= FUSED_MIN_ELEMENTS
+        and tensor.is_floating_point()
+        and os.environ.get(FUSED_ENVIRONMENT, "1") != "0"
+    )
+
+
+def _compiled(key: tuple, make: Callable[[], Callable]) -> Callable:
+    """The compiled kernel cached under ``key`` (``make()`` gives the function to compile)."""
+    if key not in _fused_kernels:
+        with _quiet_compiler():
+            _fused_kernels[key] = _quiet_first_call(torch.compile(make(), dynamic=True))
+    return _fused_kernels[key]
+
+
+def _fused_or_eager(kernel: Callable | None, eager: Callable, *args):
+    """``kernel(*args)``, or ``eager(*args)`` where there is no kernel or it cannot compile."""
+    if kernel is not None:
+        try:
+            return kernel(*args)
+        except Exception as error:  # no compiler, no triton, ...: the eager ops
+            _disable_fusion(error)
+    return eager(*args)
+
+
+@contextlib.contextmanager
+def _quiet_compiler() -> Iterator[None]:
+    """Hide the deprecation warnings torch's compiler stack emits while it loads."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit", category=DeprecationWarning)
+        yield
+
+
+def _quiet_first_call(kernel: Callable) -> Callable:
+    """``kernel``, with :func:`_quiet_compiler` around its first call (which compiles it)."""
+    called = []
+
+    def run(*args):
+        if called:
+            return kernel(*args)
+        with _quiet_compiler():
+            result = kernel(*args)
+        called.append(True)
+        return result
+
+    return run
+
+
+def _disable_fusion(error: Exception) -> None:
+    """Use the eager ops from now on, saying once why."""
+    _fusion_failed.append(f"{type(error).__name__}: {error}".splitlines()[0])
+    logging.getLogger(__name__).info(
+        "fused kernels unavailable (%s); using eager ops", _fusion_failed[0]
+    )
+
+
 def rescale_multiplier(
     module: nn.Module,
     z_x: torch.Tensor,
@@ -58,8 +185,17 @@ def rescale_multiplier(
     """Rescale: m = Δy/Δz, the gradient at the midpoint where |Δz| < ``DELTA_EPS``.
 
     ``z_x``/``y_x`` may broadcast against ``z_r``/``y_r`` (one input, K references). This is
-    the hot path: it allocates three activation-sized tensors and works in place after that.
+    the hot path. Large activations of a nonlinearity with a closed-form derivative go
+    through one fused, compiled kernel (:func:`fused_rescale`), which computes the same
+    quotients and limits in one pass; otherwise it allocates three activation-sized tensors
+    and works in place after that.
     """
+    eager = functools.partial(_rescale_eager, module)
+    return _fused_or_eager(fused_rescale(module, z_r), eager, z_x, z_r, y_x, y_r)
+
+
+def _rescale_eager(module, z_x, z_r, y_x, y_r) -> torch.Tensor:
+    """:func:`rescale_multiplier` in eager ops (three activation-sized tensors, in place)."""
     delta_z = z_x - z_r
     small = delta_z.abs() < DELTA_EPS
     multiplier = (y_x - y_r).div_(delta_z.masked_fill_(small, 1.0))
@@ -104,17 +240,25 @@ def revealcancel_multipliers(
 
 
 class _Multiply(torch.autograd.Function):
-    """Value of the reference's output; backward multiplies by a precomputed multiplier."""
+    """Value of the reference's output; backward multiplies by a precomputed multiplier.
+
+    With ``consume`` (the graph is walked back only once) the product is written over the
+    multiplier, which is not needed again, instead of into a new activation-sized tensor.
+    """
 
     @staticmethod
-    def forward(ctx, z_r, y_r, multiplier):
+    def forward(ctx, z_r, y_r, multiplier, consume=False):
+        ctx.consume = consume
         ctx.save_for_backward(multiplier)
         return y_r
 
     @staticmethod
     def backward(ctx, grad):
         (multiplier,) = ctx.saved_tensors
-        return grad * multiplier.reshape(grad.shape), None, None
+        if ctx.consume:
+            product = multiplier.mul_(grad.reshape(multiplier.shape))
+            return product.reshape(grad.shape), None, None, None
+        return grad * multiplier.reshape(grad.shape), None, None, None
 
 
 class _StraightThrough(torch.autograd.Function):
@@ -219,11 +363,15 @@ class _RevealCancelLinear(torch.autograd.Function):
 
 
 class _MaxPoolRoute(torch.autograd.Function):
-    """Max pooling: each window's Δy routed to one input with multiplier Δy/Δx there."""
+    """Max pooling: each window's Δy routed to one input with multiplier Δy/Δx there.
+
+    ``consume`` as for :class:`_Multiply`.
+    """
 
     @staticmethod
-    def forward(ctx, a_r, y_r, index, multiplier):
+    def forward(ctx, a_r, y_r, index, multiplier, consume=False):
         ctx.input_shape = a_r.shape
+        ctx.consume = consume
         ctx.save_for_backward(index, multiplier)
         return y_r
 
@@ -231,8 +379,9 @@ class _MaxPoolRoute(torch.autograd.Function):
     def backward(ctx, grad):
         index, multiplier = ctx.saved_tensors
         result = torch.zeros(ctx.input_shape, dtype=grad.dtype, device=grad.device)
-        result.scatter_add_(-1, index, grad * multiplier)
-        return result, None, None, None
+        routed = multiplier.mul_(grad) if ctx.consume else grad * multiplier
+        result.scatter_add_(-1, index, routed)
+        return result, None, None, None, None
 
 
 def _pool_indices(layer: nn.MaxPool1d, a: torch.Tensor) -> torch.Tensor:
@@ -256,35 +405,45 @@ def maxpool_route(
     y_r: torch.Tensor,
     index_x: torch.Tensor,
     pairs: int,
+    index_r: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Where each pooling window's Δy goes, and with which multiplier.
 
     With i* the input's argmax and j* the reference's: if Δy ≥ 0 it goes to i* with
     m = Δy/Δx(i*) ∈ [0, 1]; otherwise to j* with m = Δy/Δx(j*) ∈ (0, 1]. Both keep
     summation-to-delta exact and bounded (unlike dividing by an arbitrary Δx); when the two
-    argmaxes agree m = 1, the gradient.
+    argmaxes agree m = 1, the gradient. ``index_r`` (the reference's argmaxes, as the pooling
+    returned them) is computed here when not given.
     """
-    index_r = _pool_indices(layer, a_r)
+    if index_r is None:
+        index_r = _pool_indices(layer, a_r)
     b = a_x.shape[0]
     shape = (b, pairs) + tuple(y_r.shape[1:])
-    y_x = y_x.unsqueeze(1)
-    y_r = y_r.reshape(shape)
-    delta_y = y_x - y_r
-    index_x = index_x.unsqueeze(1).expand(shape)
-    index_r = index_r.reshape(shape)
-    a_r_pairs = a_r.reshape((b, pairs) + tuple(a_r.shape[1:]))
-    a_x_pairs = a_x.unsqueeze(1).expand_as(a_r_pairs)
-    # Δx at i*: x there is y_x; Δx at j*: the reference there is y_r.
-    delta_at_x = y_x - torch.gather(a_r_pairs, -1, index_x)
-    delta_at_r = torch.gather(a_x_pairs, -1, index_r) - y_r
-    to_input = delta_y >= 0
-    index = torch.where(to_input, index_x, index_r)
-    denominator = torch.where(to_input, delta_at_x, delta_at_r)
-    zero = denominator == 0
-    multiplier = delta_y / torch.where(zero, torch.ones_like(denominator), denominator)
-    multiplier = torch.where(zero, torch.ones_like(multiplier), multiplier)
-    flat = (-1,) + tuple(y_r.shape[2:])
+    arguments = (
+        a_x.unsqueeze(1),
+        a_r.reshape((b, pairs) + tuple(a_r.shape[1:])),
+        y_x.unsqueeze(1),
+        y_r.reshape(shape),
+        index_x.unsqueeze(1),
+        index_r.reshape(shape),
+    )
+    kernel = _compiled(("maxpool",), lambda: _route) if _worth_fusing(a_r) else None
+    index, multiplier = _fused_or_eager(kernel, _route, *arguments)
+    flat = (-1,) + tuple(y_r.shape[1:])
     return index.reshape(flat), multiplier.reshape(flat)
+
+
+def _route(a_x, a_r, y_x, y_r, index_x, index_r) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`maxpool_route` on (b, K, ...) pairs (``*_x`` broadcast from (b, 1, ...)).
+
+    Eager ops, or compiled into one pass over the pooled windows for large activations.
+    """
+    delta_y = y_x - y_r
+    index = torch.where(delta_y >= 0, index_x, index_r)
+    # Δx where the window's Δy goes: at i* x is y_x, at j* the reference is y_r.
+    denominator = torch.gather(a_x.expand_as(a_r), -1, index).sub_(torch.gather(a_r, -1, index))
+    zero = denominator == 0
+    return index, delta_y.div_(denominator).masked_fill_(zero, 1.0)
 
 
 class RuleHooks:
@@ -300,10 +459,15 @@ class RuleHooks:
         self.plan = plan
         self.phase = "input"
         self.pairs = 1
+        #: True when each reference pass is walked back once (one target): the backward
+        #: then overwrites the saved multipliers instead of allocating new tensors.
+        self.single_backward = False
         self._handles: list = []
         self._record: dict[nn.Module, tuple] = {}
         self._chain_inputs: dict[nn.Module, torch.Tensor] = {}
         self._inplace: list[nn.Module] = []
+        self._pool_index: dict[nn.Module, torch.Tensor] = {}
+        self._own_forward: dict[nn.Module, object] = {}
 
     def __enter__(self) -> RuleHooks:
         for layer in list(self.plan.rescale) + list(self.plan.revealcancel):
@@ -321,6 +485,9 @@ class RuleHooks:
             )
         for layer in self.plan.maxpool:
             self._handles.append(layer.register_forward_hook(self._maxpool_hook))
+            # The scoring passes pool once, keeping the argmaxes (see _pool_forward).
+            self._own_forward[layer] = layer.__dict__.get("forward")
+            layer.forward = self._pool_forward(layer)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -328,6 +495,12 @@ class RuleHooks:
             handle.remove()
         for layer in self._inplace:
             layer.inplace = True
+        for layer, forward in self._own_forward.items():
+            del layer.forward
+            if forward is not None:
+                layer.forward = forward
+        self._own_forward.clear()
+        self._pool_index.clear()
         self._handles.clear()
         self._record.clear()
         self._chain_inputs.clear()
@@ -353,7 +526,7 @@ class RuleHooks:
                 y_x.unsqueeze(1),
                 self._pair_view(output.detach()),
             )
-        return _Multiply.apply(z, output.detach(), multiplier)
+        return _Multiply.apply(z, output.detach(), multiplier, self.single_backward)
 
     def _make_chain_pre_hook(self, nonlinear: nn.Module):
         def hook(layer, inputs):
@@ -395,16 +568,46 @@ class RuleHooks:
 
         return hook
 
+    def _pool_forward(self, layer: nn.MaxPool1d):
+        """``layer``'s forward, keeping the argmaxes in the scoring passes.
+
+        In the input and reference passes the pooling runs once, without autograd (the hook
+        attaches the DeepLIFT rule), and its indices are kept for the hook, which would
+        otherwise pool the (large) input a second time to find them.
+        """
+        plain = type(layer).forward
+
+        def forward(a: torch.Tensor) -> torch.Tensor:
+            if self.phase not in ("input", "reference"):
+                return plain(layer, a)
+            with torch.no_grad():
+                output, index = F.max_pool1d(
+                    a,
+                    layer.kernel_size,
+                    layer.stride,
+                    layer.padding,
+                    layer.dilation,
+                    layer.ceil_mode,
+                    return_indices=True,
+                )
+            self._pool_index[layer] = index
+            return output
+
+        return forward
+
     def _maxpool_hook(self, layer, inputs, output):
-        a = inputs[0]
-        if self.phase == "input":
-            self._record[layer] = (a.detach(), output.detach(), _pool_indices(layer, a.detach()))
+        if self.phase not in ("input", "reference"):
             return None
-        if self.phase != "reference":
+        a = inputs[0]
+        index = self._pool_index.pop(layer, None)
+        if index is None:
+            index = _pool_indices(layer, a.detach())
+        if self.phase == "input":
+            self._record[layer] = (a.detach(), output.detach(), index)
             return None
         a_x, y_x, index_x = self._record[layer]
         with torch.no_grad():
             index, multiplier = maxpool_route(
-                layer, a_x, a.detach(), y_x, output.detach(), index_x, self.pairs
+                layer, a_x, a.detach(), y_x, output.detach(), index_x, self.pairs, index
             )
-        return _MaxPoolRoute.apply(a, output.detach(), index, multiplier)
+        return _MaxPoolRoute.apply(a, output.detach(), index, multiplier, self.single_backward)
