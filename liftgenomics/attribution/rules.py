@@ -384,8 +384,9 @@ class _MaxPoolRoute(torch.autograd.Function):
         return result, None, None, None, None
 
 
-def _pool_indices(layer: nn.MaxPool1d, a: torch.Tensor) -> torch.Tensor:
-    _, index = F.max_pool1d(
+def _pool_with_indices(layer: nn.MaxPool1d, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``layer``'s max pooling of ``a`` and the index of each window's maximum."""
+    return F.max_pool1d(
         a,
         layer.kernel_size,
         layer.stride,
@@ -394,7 +395,10 @@ def _pool_indices(layer: nn.MaxPool1d, a: torch.Tensor) -> torch.Tensor:
         layer.ceil_mode,
         return_indices=True,
     )
-    return index
+
+
+def _pool_indices(layer: nn.MaxPool1d, a: torch.Tensor) -> torch.Tensor:
+    return _pool_with_indices(layer, a)[1]
 
 
 def maxpool_route(
@@ -581,15 +585,7 @@ class RuleHooks:
             if self.phase not in ("input", "reference"):
                 return plain(layer, a)
             with torch.no_grad():
-                output, index = F.max_pool1d(
-                    a,
-                    layer.kernel_size,
-                    layer.stride,
-                    layer.padding,
-                    layer.dilation,
-                    layer.ceil_mode,
-                    return_indices=True,
-                )
+                output, index = _pool_with_indices(layer, a)
             self._pool_index[layer] = index
             return output
 
