@@ -50,6 +50,31 @@ def _set_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model SPEC, --weights, --model-args (see liftgenomics.sources)."""
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="a model directory (from 'train'), FILE.py:factory, package.module:factory, or "
+        "chrombpnet:DIR_OR_H5 (Keras .h5 files, a folder or .tar.gz of ENCODE folds)",
+    )
+    parser.add_argument(
+        "--weights",
+        help="state dict for a factory model: .safetensors, or .pt/.pth (read with "
+        "torch.load(weights_only=True))",
+    )
+    parser.add_argument(
+        "--model-args", help="JSON object of keyword arguments for the factory, e.g. "
+        "'{\"n_filters\": 64}'"
+    )
+
+
+def _load_cli_model(args: argparse.Namespace):
+    from liftgenomics.model import load_model
+
+    return load_model(args.model, weights=args.weights, model_args=args.model_args)
+
+
 def _add_simulate(subparsers) -> None:
     parser = subparsers.add_parser(
         "simulate",
@@ -98,10 +123,32 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
     parser.add_argument("--patience", type=int, default=DEFAULTS["patience"])
+    parser.add_argument(
+        "--architecture",
+        default="paper_cnn",
+        help="registered architecture: paper_cnn (default) or basset; or a JSON object with "
+        "its arguments, e.g. '{\"name\": \"basset\", \"hidden\": 200}' (tasks and length "
+        "come from the data)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     parser.set_defaults(run=_run_train)
+
+
+def _architecture(text: str) -> dict:
+    """``--architecture``: a registered name or a JSON object with a "name"."""
+    import json
+
+    if not text.lstrip().startswith("{"):
+        return {"name": text}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise LiftGenomicsError(f"--architecture is not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise LiftGenomicsError("--architecture must be a name or a JSON object")
+    return value
 
 
 def _run_train(args: argparse.Namespace) -> None:
@@ -117,6 +164,7 @@ def _run_train(args: argparse.Namespace) -> None:
         patience=args.patience,
         seed=args.seed,
         device=args.device,
+        architecture=_architecture(args.architecture),
     )
 
 
@@ -130,7 +178,7 @@ def _add_attribute(subparsers) -> None:
         "hypothetical contributions (T, n, 4, L), predictions and summation-to-delta errors "
         "of rows [chunk*N/chunks, (chunk+1)*N/chunks) to an .npz (the workflow's scatter step).",
     )
-    parser.add_argument("--model", required=True, help="model directory or .safetensors file")
+    _add_model_arguments(parser)
     parser.add_argument("--ohe", required=True, help="one-hot .npz file")
     parser.add_argument("--method", default="deeplift_genomics", choices=METHODS)
     parser.add_argument(
@@ -159,7 +207,7 @@ def _run_attribute(args: argparse.Namespace) -> None:
 
     _set_threads(args.threads)
     attribute_chunk(
-        args.model,
+        _load_cli_model(args),
         args.ohe,
         args.out,
         method=args.method,
@@ -185,7 +233,7 @@ def _add_score(subparsers) -> None:
         "ohe.npz, hyp.npz, contrib.npz (per target when several), regions.tsv, skipped.tsv, "
         "score.json and, with --bigwig, a bigWig track. Files appear only when all are done.",
     )
-    parser.add_argument("--model", required=True, help="model directory or .safetensors file")
+    _add_model_arguments(parser)
     parser.add_argument(
         "--fasta",
         required=True,
@@ -227,6 +275,8 @@ def _run_score(args: argparse.Namespace) -> None:
         args.model,
         args.fasta,
         args.out,
+        weights=args.weights,
+        model_args=args.model_args,
         bed_path=args.bed,
         method=args.method,
         references=args.references,

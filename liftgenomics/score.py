@@ -44,6 +44,7 @@ from liftgenomics.attribution.engine import METHODS, attribute_with_details
 from liftgenomics.errors import LiftGenomicsError
 from liftgenomics.regions import Region, fetch_one_hot, open_fasta, plan_regions
 from liftgenomics.sequence import count_ambiguous
+from liftgenomics.sources import check_input_length
 
 #: Regions per streamed chunk: few enough model checks per run, small enough for flat memory
 #: (references are generated per batch inside the engine, so a chunk holds only X and scores).
@@ -281,6 +282,8 @@ def score_regions(
     use_summit: bool = True,
     chunk_regions: int = DEFAULT_CHUNK_REGIONS,
     progress: bool = True,
+    weights: str | os.PathLike | None = None,
+    model_args: str | dict | None = None,
 ) -> dict[str, Path]:
     """Score the regions of a FASTA (optionally picked by a BED file) and write the outputs.
 
@@ -300,6 +303,8 @@ def score_regions(
         use_summit: Centre narrowPeak intervals on their summit.
         chunk_regions: Regions scored and written per step.
         progress: Report progress on stderr.
+        weights, model_args: For a factory model spec, as for
+            :func:`liftgenomics.model.load_model`.
 
     Returns:
         Output kind -> path of each file written.
@@ -325,7 +330,7 @@ def score_regions(
     if not hasattr(model, "forward"):
         from liftgenomics.model import load_model
 
-        model = load_model(model)
+        model = load_model(model, weights=weights, model_args=model_args)
     model_length = getattr(model, "input_length", None)
     region_length = length if length is not None else model_length
     fasta = open_fasta(fasta_path)
@@ -343,6 +348,7 @@ def score_regions(
                 f"no region left to score: all {len(plan.skipped)} run off a chromosome end "
                 "(use --pad to score them N-padded)"
             )
+        check_input_length(model, plan.length)
         n_outputs = _count_outputs(model, plan.length)
         targets = resolve_targets(target, n_outputs)
         for region, reason in plan.skipped[:5]:

@@ -263,7 +263,8 @@ def check_input_length(model: nn.Module, length: int) -> None:
 
     A model with an ``input_length`` attribute (a trained or Keras model's fixed input) must
     have that length; every model must run a probe forward on one zero sequence (in eval
-    mode, without gradients; the training flags are restored).
+    mode, without gradients; the training flags are restored) and return no empty tensor (a
+    BPNet's profile is empty when the input is shorter than its two trimmed margins).
 
     Raises:
         LiftGenomicsError: naming both lengths, or the probe's first error line.
@@ -280,7 +281,7 @@ def check_input_length(model: nn.Module, length: int) -> None:
     model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros((1, 4, length), device=device))
+            output = model(torch.zeros((1, 4, length), device=device))
     except (RuntimeError, ValueError, IndexError) as error:
         raise LiftGenomicsError(
             f"the model does not accept regions of length {length} ({_first_line(error)}); "
@@ -289,6 +290,23 @@ def check_input_length(model: nn.Module, length: int) -> None:
     finally:
         for module, training in flags.items():
             module.training = training
+    for shape in _tensor_shapes(output):
+        if 0 in shape:
+            raise LiftGenomicsError(
+                f"the model returns an output of shape {shape} for regions of length {length}; "
+                "use a longer --length"
+            )
+
+
+def _tensor_shapes(output: Any) -> list[tuple[int, ...]]:
+    """Shapes of the tensors in a model's output (a tensor, tuple, list or dict)."""
+    if isinstance(output, torch.Tensor):
+        return [tuple(output.shape)]
+    if isinstance(output, Mapping):
+        output = list(output.values())
+    if isinstance(output, tuple | list):
+        return [shape for part in output for shape in _tensor_shapes(part)]
+    return []
 
 
 def _first_line(error: BaseException) -> str:
