@@ -31,7 +31,8 @@ def random_weights(rng, filters, n_layers):
         "count": (rng.normal(0, 0.3, (filters, 1)), rng.normal(0, 0.3, 1)),
     }
     for i in range(1, n_layers + 1):
-        weights[f"{i}conv"] = (rng.normal(0, 0.3, (3, filters, filters)), rng.normal(0, 0.3, filters))
+        kernel = rng.normal(0, 0.3, (3, filters, filters))
+        weights[f"{i}conv"] = (kernel, rng.normal(0, 0.3, filters))
     return weights
 
 
