@@ -44,7 +44,7 @@ from liftgenomics.errors import LiftGenomicsError
 
 #: Layer-name prefix of the accessibility model inside (or saved from) a full ChromBPNet.
 ACCESSIBILITY_PREFIX = "wo_bias_"
-_H5_SUFFIXES = (".h5", ".hdf5", ".keras.h5")
+_H5_SUFFIXES = (".h5", ".hdf5")
 _FOLD = re.compile(r"fold_(\d+)")
 
 Opener = Callable[[], Any]  # returns a context manager yielding an open h5py.File

@@ -253,3 +253,25 @@ def test_folds_of_mixed_kinds_and_empty_folders_are_refused(tmp_path):
         load_chrombpnet(tmp_path / "empty")
     with pytest.raises(LiftGenomicsError, match="chrombpnet model not found"):
         load_model(f"chrombpnet:{tmp_path / 'nowhere'}")
+
+
+def test_a_weights_only_file_has_no_crop_and_no_fixed_length(tmp_path, sequences):
+    """save_weights files record no model_config: no profile crop, any input length."""
+    rng = np.random.default_rng(6)
+    weights = random_weights(rng, 8, 2)
+    write_h5(tmp_path / "w.h5", [("wo_bias_", None, weights, 2)], config=False)
+    model = load_chrombpnet(tmp_path / "w.h5")
+    assert getattr(model, "input_length", None) is None
+    with torch.no_grad():
+        profile, counts = model(torch.from_numpy(sequences.transpose(0, 2, 1)).float())
+    expected = numpy_bpnet(sequences, weights, 2, 0)
+    assert profile.shape[-1] == OUT + 2 * crop_of(2)
+    assert_close((profile[:, 0].double().numpy(), counts[:, 0].double().numpy()), expected)
+
+
+def test_a_same_padded_layout_is_refused(tmp_path):
+    write_h5(tmp_path / "m.h5", [("", None, random_weights(np.random.default_rng(0), 8, 2), 2)])
+    with h5py.File(tmp_path / "m.h5", "r+") as h5:
+        h5.attrs["model_config"] = h5.attrs["model_config"].replace('"valid"', '"same"', 1)
+    with pytest.raises(LiftGenomicsError, match="padding 'same'"):
+        load_chrombpnet(tmp_path / "m.h5")

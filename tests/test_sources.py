@@ -252,3 +252,17 @@ def test_score_a_py_model_with_safetensors_from_the_cli(user_model, genome, tmp_
     assert names == sorted(os.listdir(tmp_path / "cli")) and "hyp.task1.npz" in names
     for name in names:
         assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "api" / name).read_bytes()
+
+
+def test_attribute_takes_a_factory_model(user_model, tmp_path):
+    path, model, _ = user_model
+    rng = np.random.default_rng(1)
+    X = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (4, LENGTH))].transpose(0, 2, 1)
+    np.savez_compressed(tmp_path / "x.npz", X)
+    assert main(["attribute", "--model", f"{path}:make", "--weights", str(path.parent / "w.pt"),
+                 "--model-args", '{"n_filters": 4}', "--ohe", str(tmp_path / "x.npz"),
+                 "--references", "flat", "--targets", "0,1", "--out",
+                 str(tmp_path / "c.npz")]) == 0
+    with torch.no_grad():
+        expected = model(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(np.load(tmp_path / "c.npz")["predictions"], expected, rtol=1e-6)
