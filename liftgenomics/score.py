@@ -40,7 +40,8 @@ from typing import IO
 
 import numpy as np
 
-from liftgenomics.attribution.engine import METHODS, attribute_with_details
+from liftgenomics.attribution.engine import attribute_with_details
+from liftgenomics.attribution.methods import METHODS
 from liftgenomics.errors import LiftGenomicsError
 from liftgenomics.regions import Region, fetch_one_hot, open_fasta, plan_regions
 from liftgenomics.sequence import count_ambiguous

@@ -119,10 +119,26 @@ def test_linear_model_all_methods_agree_and_hypothetical_is_exact_change(device)
     x = random_one_hot(4, length, generator)
     refs = random_one_hot(12, length, generator).reshape(4, 3, 4, length)
     kwargs = {"target": 1, "device": device, "hypothetical": True}
-    results = {m: attribute(model, x, refs, method=m, **kwargs) for m in METHODS if m != "ism"}
+    with_references = [*DEEPLIFT, "integrated_gradients"]
+    results = {m: attribute(model, x, refs, method=m, **kwargs) for m in with_references}
     first = results["deeplift_rescale"]
     for method, scores in results.items():
         assert torch.allclose(scores, first, atol=1e-5), method
+    # The paper's gradient x input has no reference: its hypothetical scores are the gradient,
+    # here f(e_b at p) - f(0 at p) with every other position fixed, for every sequence alike.
+    probe = torch.zeros(1, 4, length)
+    with torch.no_grad():
+        empty = model.cpu()(probe)[0, 1]
+        for method in ("grad_input", "guided_backprop"):
+            scores = attribute(model, x, None, method=method, **kwargs).cpu()
+            for position in (0, 5, length - 1):
+                for base in range(4):
+                    one = probe.clone()
+                    one[0, base, position] = 1
+                    expected = (model(one)[0, 1] - empty).item()
+                    assert scores[:, base, position].tolist() == pytest.approx(
+                        [expected] * 4, abs=1e-5
+                    ), method
     # hypothetical[b, p] = mean over references of f(ref with base b at p) - f(ref)
     model = model.cpu()
     with torch.no_grad():
@@ -307,26 +323,53 @@ def test_ism_scores_are_centred_deltas():
 @pytest.mark.parametrize(
     ("model", "message"),
     [
-        (FunctionalReLU(), "relu"),
-        (SigmoidCall(), "sigmoid"),
-        (ReusedReLU(), r"'relu' \(ReLU\) is called more than once"),
-        (Gated(), "two activations"),
-        (nn.Sequential(nn.Conv1d(4, 2, 3), nn.Hardtanh(), nn.Flatten()), "Hardtanh"),
-        (nn.Sequential(nn.Flatten(), nn.Linear(40, 2), nn.Sigmoid()), "ends in Sigmoid"),
-        (nn.Sequential(nn.Flatten(), nn.Linear(40, 2), nn.Softmax(dim=1)), "Softmax"),
+        (nn.Sequential(nn.Flatten(), nn.Linear(40, 2), nn.Sigmoid()), "ends in sigmoid"),
+        (
+            nn.Sequential(nn.Flatten(), nn.Linear(40, 2), nn.Sigmoid(), nn.Flatten()),
+            "ends in sigmoid",
+        ),
+        (nn.Sequential(nn.Flatten(), nn.Linear(40, 2), nn.Softmax(dim=1)), "softmax"),
+        (nn.Sequential(nn.Conv1d(4, 2, 3), nn.LSTM(8, 2, batch_first=True)), "recurrent"),
     ],
 )
 def test_unsupported_models_are_refused(model, message):
     generator = torch.Generator().manual_seed(11)
     x = random_one_hot(2, 10, generator)
-    for method in ("deeplift_rescale", "deeplift_genomics", "guided_backprop"):
+    recurrent = isinstance(model[-1], nn.LSTM)
+    output, target = (0, "sum") if recurrent else (None, 0)
+    for method in ("deeplift_rescale", "deeplift_genomics"):
         with pytest.raises(LiftGenomicsError, match=message):
-            attribute(model, x, torch.zeros(4, 10), method=method)
+            attribute(model, x, torch.zeros(4, 10), target, method=method, output=output)
+
+
+@pytest.mark.parametrize("model", [FunctionalReLU(), SigmoidCall(), ReusedReLU(), Gated()])
+def test_functional_reused_and_gated_models_now_score_exactly(model):
+    """What the fx-based check refused: F.relu, torch.sigmoid, one ReLU twice, a gate."""
+    generator = torch.Generator().manual_seed(11)
+    torch.manual_seed(11)
+    x = random_one_hot(3, 12, generator)
+    refs = random_one_hot(6, 12, generator).reshape(3, 2, 4, 12)
+    for method in ("deeplift_rescale", "deeplift_genomics", "deeplift_revealcancel"):
+        if isinstance(model, Gated) and method == "deeplift_revealcancel":
+            continue  # the gate's product is not fed by a weighted layer alone
+        c = pair_contributions(model, x, refs, target=1, method=method)
+        with torch.no_grad():
+            delta = model(x)[:, 1:2] - model(refs.reshape(6, 4, 12))[:, 1].reshape(3, 2)
+        assert torch.allclose(c.sum(dim=(2, 3)), delta, atol=1e-5), method
 
 
 def test_refusal_names_the_source_line():
-    with pytest.raises(LiftGenomicsError, match=r"toy_models\.py.*line \d+"):
-        check_model(FunctionalReLU())
+    class SoftmaxInside(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(4, 2, 3)
+
+        def forward(self, x):
+            return torch.softmax(self.conv(x), dim=-1).sum(-1)
+
+    line = r"test_attribution\.py:\d+ \(return torch\.softmax"
+    with pytest.raises(LiftGenomicsError, match=line):
+        check_model(SoftmaxInside(), length=10)
 
 
 def test_revealcancel_refuses_a_nonlinearity_without_weighted_input():
@@ -334,8 +377,8 @@ def test_revealcancel_refuses_a_nonlinearity_without_weighted_input():
         nn.Conv1d(4, 2, 3), nn.AvgPool1d(2), nn.ReLU(), nn.Flatten(), nn.Linear(8, 1)
     )
     with pytest.raises(LiftGenomicsError, match="RevealCancel needs"):
-        check_model(model, "revealcancel")
-    check_model(model, "genomics")  # Rescale there is fine
+        check_model(model, "revealcancel", length=10)
+    check_model(model, "genomics", length=10)  # Rescale there is fine
 
 
 def test_summation_violation_raises_or_warns(monkeypatch):

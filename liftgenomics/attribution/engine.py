@@ -1,19 +1,20 @@
 """The public scoring entry point: :func:`attribute`.
 
-Every method scores one-hot sequences (N, 4, L) against references and returns, per target,
-contributions (N, 4, L) projected onto the base present, or hypothetical contributions (the
-contribution each base would have had at each position). Work goes through in batches of
-sequences; for DeepLIFT each batch costs one forward pass of the real inputs (once per
-sequence, not per reference), one forward pass of the b·K references and one backward pass per
-target, with no gradients for the model's parameters.
+Every method scores one-hot sequences (N, 4, L) and returns, per target, contributions
+(N, 4, L) projected onto the base present, or hypothetical contributions (the contribution
+each base would have had at each position). For DeepLIFT each batch costs one forward pass of
+the real inputs (once per sequence, not per reference), one forward pass of the b·K references
+and one backward pass per target, with no gradients for the model's parameters.
 
 DeepLIFT results are checked for summation-to-delta on every (sequence, reference) pair before
-any averaging or projection; a violation raises (or warns, if asked).
+any averaging or projection; a violation raises (or warns, if asked). Gradient × input and
+guided backpropagation are the paper's: the gradient times the input itself, no reference.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -23,28 +24,61 @@ import numpy as np
 import torch
 from torch import nn
 
-from liftgenomics.attribution.check import check_model
-from liftgenomics.attribution.rules import RuleHooks
+from liftgenomics.attribution import outputs, tracer
+from liftgenomics.attribution.methods import ANY_MODEL, METHODS, Method, get_method
+from liftgenomics.attribution.outputs import Target
 from liftgenomics.errors import LiftGenomicsError
 
-DEEPLIFT_MODES = {
-    "deeplift_rescale": "rescale",
-    "deeplift_revealcancel": "revealcancel",
-    "deeplift_genomics": "genomics",
-}
-METHODS = (
-    "deeplift_rescale",
-    "deeplift_revealcancel",
-    "deeplift_genomics",
-    "grad_input",
-    "guided_backprop",
-    "integrated_gradients",
-    "ism",
-)
-#: Relative summation-to-delta tolerance in float32: |Σ C − Δt| ≤ tol · max(1, |Δt|).
+__all__ = ["METHODS", "AttributionOptions", "AttributionResult", "attribute"]
+
+#: Relative summation-to-delta tolerance: |Σ C − Δt| ≤ tol · max(1, |Δt|) (float32 models).
 SUMMATION_TOLERANCE = 1e-4
+#: The same for half-precision models (checked in float64 all the same).
+HALF_SUMMATION_TOLERANCE = 2e-2
 #: (sequence, reference) pairs per batch on a CPU; large enough to keep the cores busy.
 CPU_PAIRS_PER_BATCH = 320
+
+
+@dataclass(frozen=True)
+class AttributionOptions:
+    """How :func:`attribute` scores (all keyword settings in one place).
+
+    Attributes:
+        method: One of :data:`METHODS`.
+        output: An index or key into a tuple/dict the model returns (None: a tensor).
+        hypothetical: Hypothetical contributions instead of the actual ones.
+        batch_size: Sequences per batch (None: ~320 pairs on a CPU, memory-sized on a GPU).
+        device: ``"cpu"``, ``"cuda"``, or None/``"auto"``.
+        seed: Seed for references generated from a spec.
+        steps: Integrated-gradients steps (midpoint rule).
+        mean_center_logits: Explain t_i − mean_j t_j (softmax classifiers, paper section 3.6).
+        on_violation: ``"raise"`` or ``"warn"`` when summation-to-delta fails.
+        start_index: The index of ``X[0]`` in a larger set (references seeded by global index).
+    """
+
+    method: str = "deeplift_genomics"
+    output: int | str | None = None
+    hypothetical: bool = False
+    batch_size: int | None = None
+    device: str | torch.device | None = None
+    seed: int = 0
+    steps: int = 10
+    mean_center_logits: bool = False
+    on_violation: str = "raise"
+    start_index: int = 0
+
+    def validated(self) -> AttributionOptions:
+        """Self, after one-line checks of every setting."""
+        get_method(self.method)
+        if self.on_violation not in ("raise", "warn"):
+            raise LiftGenomicsError(
+                f"on_violation must be 'raise' or 'warn', not {self.on_violation!r}"
+            )
+        if self.steps < 1:
+            raise LiftGenomicsError(f"integrated gradients needs steps >= 1, got {self.steps}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise LiftGenomicsError(f"batch size must be >= 1 sequence, got {self.batch_size}")
+        return self
 
 
 @dataclass
@@ -53,7 +87,7 @@ class AttributionResult:
 
     Attributes:
         scores: (N, T, 4, L) float32 contributions (hypothetical or projected).
-        predictions: (N, T) the target outputs at the real inputs.
+        predictions: (N, T) the explained values at the real inputs.
         max_error: (N, T) the largest |Σ contributions − Δt| over each sequence's references
             (DeepLIFT methods; NaN for methods that do not promise summation-to-delta).
     """
@@ -66,139 +100,155 @@ class AttributionResult:
 def attribute(
     model: nn.Module,
     X,
-    references,
-    target: int | Sequence[int] = 0,
-    method: str = "deeplift_genomics",
-    hypothetical: bool = False,
-    batch_size: int | None = None,
-    device: str | torch.device | None = None,
-    seed: int = 0,
-    steps: int = 10,
-    mean_center_logits: bool = False,
-    on_violation: str = "raise",
+    references=None,
+    target=0,
+    *,
+    forward_args: Sequence = (),
+    options: AttributionOptions | None = None,
+    **settings,
 ) -> torch.Tensor:
     """Score one-hot sequences with a DeepLIFT variant or one of its rivals.
 
     Args:
-        model: A PyTorch model returning logits (N, T). For DeepLIFT and guided backprop it is
-            checked first (:func:`~liftgenomics.attribution.check.check_model`).
+        model: A PyTorch model. DeepLIFT and guided backprop first check every op on the path
+            from the sequence to the explained output (a refusal names the op and its line).
         X: One-hot sequences (N, 4, L), A C G T channels (tensor or array).
         references: Per-sequence references (N, K, 4, L), shared ones (K, 4, L) or (4, L), or a
             reference spec (``"dinuc:20"``, ``"flat"``, ... or a ``ReferenceSpec``) generated
             per batch with ``seed``. Scores are averaged over each sequence's K references.
-            Ignored (may be None) for ``ism``.
-        target: The logit index to explain, or a list of them (sharing the forward passes).
-        method: One of :data:`METHODS`.
-        hypothetical: Return hypothetical contributions Σ_c (e_b − ref)_c · m_c instead of the
-            actual ones (hypothetical × one-hot).
-        batch_size: Sequences per batch; by default about 320 (sequence, reference) pairs on a
-            CPU and as many as fit in a quarter of the free memory on a GPU.
-        device: ``"cpu"``, ``"cuda"``, or None/``"auto"`` for CUDA when available. The model
-            is moved there; inputs and references are cast to its parameters' dtype.
-        seed: Seed for references generated from a spec.
-        steps: Integrated-gradients steps (midpoint rule).
-        mean_center_logits: Explain t_i − mean_j t_j (softmax classifiers, paper section 3.6).
-        on_violation: ``"raise"`` or ``"warn"`` when summation-to-delta fails.
+            Ignored (may be None) for ``grad_input``, ``guided_backprop`` and ``ism``.
+        target: What to explain (see :mod:`liftgenomics.attribution.outputs`): an output
+            index, ``"profile"``, ``"sum"``, a window, or a list of them (sharing the passes).
+        forward_args: Extra model inputs after X (a control track, ...): tensors with one row
+            per sequence are batched with X (and repeated for each reference); anything else
+            is passed as is. Whatever is computed from them alone is a constant.
+        options: An :class:`AttributionOptions`; or give its fields as keyword ``settings``
+            (``method=``, ``output=``, ``hypothetical=``, ``batch_size=``, ``device=``,
+            ``seed=``, ``steps=``, ``mean_center_logits=``, ``on_violation=``).
 
     Returns:
         (N, 4, L) float32 on the CPU for one target, (N, len(target), 4, L) for a list.
 
     Raises:
-        LiftGenomicsError: bad shapes, unknown method/target, an unsupported model, or a
-            summation-to-delta violation.
+        LiftGenomicsError: bad shapes, unknown method/target/output, an unsupported model, or
+            a summation-to-delta violation.
     """
     result = attribute_with_details(
-        model,
-        X,
-        references,
-        target,
-        method,
-        hypothetical,
-        batch_size,
-        device,
-        seed,
-        steps,
-        mean_center_logits,
-        on_violation,
+        model, X, references, target, forward_args=forward_args, options=options, **settings
     )
-    if isinstance(target, int | np.integer):
-        return result.scores[:, 0]
-    return result.scores
+    if isinstance(target, Sequence) and not isinstance(target, str):
+        return result.scores
+    return result.scores[:, 0]
 
 
 def attribute_with_details(
     model: nn.Module,
     X,
-    references,
-    target: int | Sequence[int] = 0,
-    method: str = "deeplift_genomics",
-    hypothetical: bool = False,
-    batch_size: int | None = None,
-    device: str | torch.device | None = None,
-    seed: int = 0,
-    steps: int = 10,
-    mean_center_logits: bool = False,
-    on_violation: str = "raise",
-    start_index: int = 0,
+    references=None,
+    target=0,
+    *,
+    forward_args: Sequence = (),
+    options: AttributionOptions | None = None,
+    **settings,
 ) -> AttributionResult:
-    """:func:`attribute`, also returning predictions and summation-to-delta errors.
-
-    ``start_index`` is the index of ``X[0]`` in a larger set, so that references generated
-    from a spec do not depend on how the set was split into calls.
-    """
-    if method not in METHODS:
-        raise LiftGenomicsError(
-            f"unknown attribution method {method!r}; expected one of {', '.join(METHODS)}"
-        )
-    if on_violation not in ("raise", "warn"):
-        raise LiftGenomicsError(f"on_violation must be 'raise' or 'warn', not {on_violation!r}")
-    if steps < 1:
-        raise LiftGenomicsError(f"integrated gradients needs steps >= 1, got {steps}")
-    if batch_size is not None and batch_size < 1:
-        raise LiftGenomicsError(f"batch size must be >= 1 sequence, got {batch_size}")
+    """:func:`attribute`, also returning predictions and summation-to-delta errors."""
+    try:
+        options = dataclasses.replace(options or AttributionOptions(), **settings).validated()
+    except TypeError as error:
+        raise LiftGenomicsError(f"attribute: {error}") from None
+    method = get_method(options.method)
     X = as_one_hot(X)
-    targets = [int(target)] if isinstance(target, int | np.integer) else [int(t) for t in target]
-    if not targets:
-        raise LiftGenomicsError("target: at least one task index is needed")
-    device = resolve_device(device)
-    sources = None if method == "ism" else reference_source(references, X, seed, start_index)
-    plan = None
-    if method in DEEPLIFT_MODES:
-        plan = check_model(model, DEEPLIFT_MODES[method])
-    elif method == "guided_backprop":
-        plan = check_model(model, "guided")
-
+    targets = outputs.parse_targets(target)
+    forward_args = tuple(forward_args)
+    device = resolve_device(options.device)
+    sources = (
+        reference_source(references, X, options.seed, options.start_index)
+        if method.needs_references
+        else None
+    )
     n, _, length = X.shape
     scores = torch.zeros((n, len(targets), 4, length), dtype=torch.float32)
     predictions = torch.zeros((n, len(targets)), dtype=torch.float32)
     max_error = torch.full((n, len(targets)), float("nan"), dtype=torch.float32)
     with prepared(model, device):
         dtype = model_dtype(model)
-        _validate_targets(model, X, targets, device, dtype)
-        per_batch = batch_size or default_batch_size(method, sources, steps, length, device)
-        hooks = RuleHooks(model, plan) if plan is not None else _NoHooks()
-        with hooks:
-            for start in range(0, n, per_batch):
-                stop = min(n, start + per_batch)
-                xb = X[start:stop].to(device, dtype)
-                refs = None if sources is None else sources(start, stop).to(device, dtype)
-                batch = _score_batch(
-                    method,
-                    model,
-                    hooks,
-                    xb,
-                    refs,
-                    targets,
-                    hypothetical,
-                    steps,
-                    mean_center_logits,
+        plan = _check(model, method, X, forward_args, targets, options, device, dtype)
+        scorer = _Scorer(model, method, plan, targets, options, device, dtype)
+        per_batch = options.batch_size or default_batch_size(
+            method, sources, options.steps, length, device
+        )
+        start = 0
+        while start < n:
+            stop = min(n, start + per_batch)
+            try:
+                batch = scorer.score(
+                    X[start:stop],
+                    None if sources is None else sources(start, stop),
+                    _rows(forward_args, start, stop, n),
                 )
-                scores[start:stop] = batch.scores.cpu()
-                predictions[start:stop] = batch.predictions.cpu()
-                if method in DEEPLIFT_MODES:
-                    max_error[start:stop] = batch.max_error.cpu()
-                    _check_summation(batch, start + start_index, on_violation)
+            except torch.OutOfMemoryError:
+                if device.type != "cuda" or per_batch == 1:
+                    raise
+                per_batch = max(1, per_batch // 2)  # halve and retry the same sequences
+                torch.cuda.empty_cache()
+                continue
+            scores[start:stop] = batch.scores.cpu()
+            predictions[start:stop] = batch.predictions.cpu()
+            if method.checks_summation:
+                max_error[start:stop] = batch.max_error.cpu()
+                _check_summation(batch, start + options.start_index, options.on_violation,
+                                 dtype)
+            start = stop
     return AttributionResult(scores, predictions, max_error)
+
+
+def _rows(forward_args: tuple, start: int, stop: int, n: int) -> tuple:
+    """The batch's rows of per-sequence extra inputs (other values as they are)."""
+    return tuple(
+        a[start:stop] if isinstance(a, torch.Tensor) and a.dim() > 0 and a.shape[0] == n else a
+        for a in forward_args
+    )
+
+
+def _repeat(forward_args: tuple, rows: int, times: int) -> tuple:
+    """Per-sequence extra inputs repeated for each of a sequence's ``times`` evaluations."""
+    return tuple(
+        a.repeat_interleave(times, dim=0)
+        if isinstance(a, torch.Tensor) and a.dim() > 0 and a.shape[0] == rows
+        else a
+        for a in forward_args
+    )
+
+
+def _to(forward_args: tuple, device, dtype) -> tuple:
+    return tuple(
+        a.to(device, dtype) if isinstance(a, torch.Tensor) and a.is_floating_point()
+        else a.to(device) if isinstance(a, torch.Tensor) else a
+        for a in forward_args
+    )
+
+
+def _check(model, method: Method, X, forward_args, targets, options, device, dtype):
+    """Probe one sequence: the output and targets exist; DeepLIFT's plan resolves."""
+    x1 = X[:1].to(device, dtype)
+    args1 = _to(_rows(forward_args, 0, 1, X.shape[0]), device, dtype)
+    if method.rule_mode is None:
+        with torch.no_grad():
+            raw = model(x1, *args1)
+        outputs.validate(outputs.select_output(raw, options.output), targets, 1)
+        return None
+    probed, raw = tracer.probe(model, x1, args1)
+    selected = outputs.select_output(raw, options.output)
+    outputs.validate(selected, targets, 1)
+    try:
+        return tracer.resolve_plan(method.rule_mode, probed, selected)
+    except LiftGenomicsError as error:
+        if method.family != "deeplift":
+            raise
+        raise LiftGenomicsError(
+            f"{error} — {method.name} cannot score this model exactly; "
+            f"{', '.join(ANY_MODEL)} can"
+        ) from None
 
 
 @dataclass
@@ -208,20 +258,6 @@ class _Batch:
     max_error: torch.Tensor | None = None
     delta: torch.Tensor | None = None  # (b, T, K) Δt
     total: torch.Tensor | None = None  # (b, T, K) Σ contributions
-
-
-def _score_batch(method, model, hooks, xb, refs, targets, hypothetical, steps, center):
-    if method in DEEPLIFT_MODES:
-        return _deeplift_batch(model, hooks, xb, refs, targets, hypothetical, center)
-    if method == "ism":
-        return _ism_batch(model, xb, targets, hypothetical, center)
-    return _gradient_batch(method, model, hooks, xb, refs, targets, hypothetical, steps, center)
-
-
-def _select(output: torch.Tensor, target: int, center: bool) -> torch.Tensor:
-    """The explained output: a logit, optionally minus the mean over the logits."""
-    chosen = output[:, target]
-    return chosen - output.mean(dim=1) if center else chosen
 
 
 def project(
@@ -239,102 +275,174 @@ def project(
     return hyp if hypothetical else hyp * xb
 
 
-def _deeplift_multipliers(model, hooks, xb, refs, targets, center) -> Iterator[tuple]:
-    """Yield (multipliers (b, K, ...), t(x) (b,), t(ref) (b, K)) per target."""
-    b, k = refs.shape[:2]
-    hooks.phase = "input"
-    with torch.no_grad():
-        out_x = model(xb)
-    hooks.phase = "reference"
-    hooks.pairs = k
-    hooks.single_backward = len(targets) == 1
-    ref_input = refs.reshape((b * k,) + tuple(refs.shape[2:])).requires_grad_(True)
-    out_r = model(ref_input)
-    for j, target in enumerate(targets):
-        chosen_r = _select(out_r, target, center)
-        (grad,) = torch.autograd.grad(chosen_r.sum(), ref_input, retain_graph=j < len(targets) - 1)
-        chosen_x = _select(out_x, target, center)
-        yield grad.reshape(refs.shape), chosen_x, chosen_r.detach().reshape(b, k)
+class _Scorer:
+    """Scores batches for one method on one prepared model."""
+
+    def __init__(self, model, method: Method, plan, targets: list[Target], options, device,
+                 dtype) -> None:  # fmt: skip
+        self.model = model
+        self.method = method
+        self.plan = plan
+        self.targets = targets
+        self.options = options
+        self.device = device
+        self.dtype = dtype
+
+    def score(self, xb: torch.Tensor, refs: torch.Tensor | None, args: tuple) -> _Batch:
+        xb = xb.to(self.device, self.dtype)
+        args = _to(args, self.device, self.dtype)
+        refs = None if refs is None else refs.to(self.device, self.dtype)
+        family = self.method.family
+        if family == "deeplift":
+            return self._deeplift(xb, refs, args)
+        if family == "gradient":
+            return self._gradient(xb, args)
+        if family == "integrated_gradients":
+            return self._integrated_gradients(xb, refs, args)
+        return self._ism(xb, args)
+
+    def _values(self, selected, target: Target, weights) -> torch.Tensor:
+        return outputs.target_value(selected, target, self.options.mean_center_logits, weights)
+
+    def _weights(self, selected_x: torch.Tensor, times: int) -> torch.Tensor | None:
+        if not outputs.needs_weights(self.targets):
+            return None
+        return outputs.profile_weights(selected_x).repeat_interleave(times, dim=0)
+
+    def multipliers(self, xb, refs, args) -> Iterator[tuple]:
+        """DeepLIFT: yield (multipliers (b, K, ...), t(x) (b,), t(ref) (b, K)) per target."""
+        b, k = refs.shape[:2]
+        recorded: dict[int, tuple] = {}
+        record = tracer.RuleMode("record", self.plan, sequences=b, recorded=recorded)
+        with torch.no_grad(), record:
+            record.watch(xb)
+            selected_x = outputs.select_output(self.model(xb, *args), self.options.output)
+        _finished(record)
+        replay = tracer.RuleMode(
+            "replay", self.plan, pairs=k, sequences=b, recorded=recorded,
+            consume=len(self.targets) == 1,
+        )  # fmt: skip
+        ref_input = refs.reshape((b * k,) + tuple(refs.shape[2:])).requires_grad_(True)
+        with torch.enable_grad():
+            with replay:
+                replay.watch(ref_input)
+                raw = self.model(ref_input, *_repeat(args, b, k))
+            _finished(replay)
+            selected_r = outputs.select_output(raw, self.options.output)
+            weights_x = self._weights(selected_x, 1)
+            weights_r = self._weights(selected_x, k)
+            for j, target in enumerate(self.targets):
+                chosen_r = self._values(selected_r, target, weights_r)
+                (grad,) = torch.autograd.grad(
+                    chosen_r.sum(), ref_input, retain_graph=j < len(self.targets) - 1
+                )
+                chosen_x = self._values(selected_x, target, weights_x)
+                yield grad.reshape(refs.shape), chosen_x.detach(), chosen_r.detach().reshape(b, k)
+
+    def _deeplift(self, xb, refs, args) -> _Batch:
+        delta_x = xb.unsqueeze(1) - refs
+        scores, predictions, totals, deltas = [], [], [], []
+        for multipliers, chosen_x, chosen_r in self.multipliers(xb, refs, args):
+            # Sums in float64: the check must not fail on the accumulation's own rounding.
+            totals.append((delta_x.double() * multipliers.double()).sum(dim=(2, 3)))
+            deltas.append(chosen_x.double().unsqueeze(1) - chosen_r.double())
+            scores.append(project(multipliers, refs, xb, self.options.hypothetical))
+            predictions.append(chosen_x)
+        total = torch.stack(totals, dim=1)
+        delta = torch.stack(deltas, dim=1)
+        return _Batch(
+            torch.stack(scores, dim=1).float(),
+            torch.stack(predictions, dim=1).float(),
+            (total - delta).abs().amax(dim=2).float(),
+            delta,
+            total,
+        )
+
+    def gradients(self, xb, args) -> Iterator[tuple]:
+        """Yield (gradient at x (b, ...), t(x)) per target (guided: through guided ReLUs)."""
+        x = xb.clone().requires_grad_(True)
+        with torch.enable_grad():
+            if self.method.rule_mode == "guided":
+                mode = tracer.RuleMode("guided")
+                with mode:
+                    mode.watch(x)
+                    raw = self.model(x, *args)
+            else:
+                raw = self.model(x, *args)
+            selected = outputs.select_output(raw, self.options.output)
+            weights = self._weights(selected, 1)
+            for j, target in enumerate(self.targets):
+                chosen = self._values(selected, target, weights)
+                (grad,) = torch.autograd.grad(
+                    chosen.sum(), x, retain_graph=j < len(self.targets) - 1
+                )
+                yield grad, chosen.detach()
+
+    def _gradient(self, xb, args) -> _Batch:
+        scores, predictions = [], []
+        for grad, chosen in self.gradients(xb, args):
+            # The paper's: the gradient times the input itself; hypothetically, the gradient.
+            scores.append(grad if self.options.hypothetical else grad * xb)
+            predictions.append(chosen)
+        return _Batch(torch.stack(scores, dim=1).float(), torch.stack(predictions, dim=1).float())
+
+    def integrated_gradient_means(self, xb, refs, args) -> Iterator[tuple]:
+        """Yield (mean gradient on the path (b, K, ...), t(x)) per target (midpoint rule)."""
+        b, k = refs.shape[:2]
+        steps = self.options.steps
+        alphas = (torch.arange(steps, device=xb.device, dtype=xb.dtype) + 0.5) / steps
+        delta_x = xb.unsqueeze(1) - refs
+        shape = (1, 1, steps) + (1,) * (xb.dim() - 1)
+        points = refs.unsqueeze(2) + alphas.reshape(shape) * delta_x.unsqueeze(2)
+        points = points.reshape((b * k * steps,) + tuple(xb.shape[1:])).requires_grad_(True)
+        with torch.no_grad():
+            selected_x = outputs.select_output(self.model(xb, *args), self.options.output)
+        weights_x = self._weights(selected_x, 1)
+        weights_p = self._weights(selected_x, k * steps)
+        with torch.enable_grad():
+            raw = self.model(points, *_repeat(args, b, k * steps))
+            selected = outputs.select_output(raw, self.options.output)
+            for j, target in enumerate(self.targets):
+                chosen = self._values(selected, target, weights_p)
+                (grad,) = torch.autograd.grad(
+                    chosen.sum(), points, retain_graph=j < len(self.targets) - 1
+                )
+                mean_grad = grad.reshape((b, k, steps) + tuple(xb.shape[1:])).mean(dim=2)
+                yield mean_grad, self._values(selected_x, target, weights_x)
+
+    def _integrated_gradients(self, xb, refs, args) -> _Batch:
+        scores, predictions = [], []
+        for multipliers, chosen_x in self.integrated_gradient_means(xb, refs, args):
+            scores.append(project(multipliers, refs, xb, self.options.hypothetical))
+            predictions.append(chosen_x)
+        return _Batch(torch.stack(scores, dim=1).float(), torch.stack(predictions, dim=1).float())
+
+    def _ism(self, xb, args) -> _Batch:
+        deltas, base = ism_deltas(
+            self.model, xb, self.targets, self.options.mean_center_logits,
+            forward_args=args, output=self.options.output,
+        )  # fmt: skip
+        # Centre over the four bases so the base present gets t(x) minus the mean of all four.
+        hyp = deltas - deltas.mean(dim=2, keepdim=True)
+        scores = hyp if self.options.hypothetical else hyp * xb.unsqueeze(1)
+        return _Batch(scores, base)
 
 
-def _gradient_multipliers(model, xb, refs, targets, center) -> Iterator[tuple]:
-    """Yield (gradient at x (b, 1, ...), t(x)) per target."""
-    x = xb.clone().requires_grad_(True)
-    out = model(x)
-    for j, target in enumerate(targets):
-        chosen = _select(out, target, center)
-        (grad,) = torch.autograd.grad(chosen.sum(), x, retain_graph=j < len(targets) - 1)
-        yield grad.unsqueeze(1), chosen.detach()
-
-
-def _integrated_gradients_multipliers(model, xb, refs, targets, steps, center) -> Iterator[tuple]:
-    """Yield (mean gradient on the path (b, K, ...), t(x)) per target (midpoint rule)."""
-    b, k = refs.shape[:2]
-    alphas = (torch.arange(steps, device=xb.device, dtype=xb.dtype) + 0.5) / steps
-    delta_x = xb.unsqueeze(1) - refs
-    shape = (1, 1, steps) + (1,) * (xb.dim() - 1)
-    points = refs.unsqueeze(2) + alphas.reshape(shape) * delta_x.unsqueeze(2)
-    points = points.reshape((b * k * steps,) + tuple(xb.shape[1:])).requires_grad_(True)
-    out = model(points)
-    with torch.no_grad():
-        out_x = model(xb)
-    for j, target in enumerate(targets):
-        chosen = _select(out, target, center)
-        (grad,) = torch.autograd.grad(chosen.sum(), points, retain_graph=j < len(targets) - 1)
-        mean_grad = grad.reshape((b, k, steps) + tuple(xb.shape[1:])).mean(dim=2)
-        yield mean_grad, _select(out_x, target, center)
-
-
-def _multipliers(method, model, hooks, xb, refs, targets, steps, center) -> Iterator[tuple]:
-    if method in DEEPLIFT_MODES:
-        return _deeplift_multipliers(model, hooks, xb, refs, targets, center)
-    if method == "integrated_gradients":
-        return _integrated_gradients_multipliers(model, xb, refs, targets, steps, center)
-    if method in ("grad_input", "guided_backprop"):
-        hooks.phase = "guided" if method == "guided_backprop" else "input"
-        return _gradient_multipliers(model, xb, refs, targets, center)
-    raise LiftGenomicsError(f"method {method!r} has no multipliers")
-
-
-def _deeplift_batch(model, hooks, xb, refs, targets, hypothetical, center) -> _Batch:
-    delta_x = xb.unsqueeze(1) - refs
-    scores, predictions, totals, deltas = [], [], [], []
-    for multipliers, chosen_x, chosen_r in _deeplift_multipliers(
-        model, hooks, xb, refs, targets, center
-    ):
-        totals.append((delta_x * multipliers).sum(dim=(2, 3)))
-        deltas.append(chosen_x.unsqueeze(1) - chosen_r)
-        scores.append(project(multipliers, refs, xb, hypothetical))
-        predictions.append(chosen_x)
-    total = torch.stack(totals, dim=1)
-    delta = torch.stack(deltas, dim=1)
-    return _Batch(
-        torch.stack(scores, dim=1),
-        torch.stack(predictions, dim=1),
-        (total - delta).abs().amax(dim=2),
-        delta,
-        total,
-    )
-
-
-def _gradient_batch(method, model, hooks, xb, refs, targets, hypothetical, steps, center):
-    if method != "integrated_gradients":
-        # The gradient at x is the same for every reference: average the references first.
-        refs = refs.mean(dim=1, keepdim=True)
-    scores, predictions = [], []
-    for multipliers, chosen_x in _multipliers(
-        method, model, hooks, xb, refs, targets, steps, center
-    ):
-        scores.append(project(multipliers, refs, xb, hypothetical))
-        predictions.append(chosen_x)
-    return _Batch(torch.stack(scores, dim=1), torch.stack(predictions, dim=1))
+def _finished(mode: tracer.RuleMode) -> None:
+    if mode.cursor != len(mode.plan.steps):
+        missing = mode.plan.steps[mode.cursor]
+        raise LiftGenomicsError(
+            f"the model skipped {missing.name} (at {missing.where}) that the first pass ran: "
+            "its path depends on the data, which DeepLIFT cannot pair between input and "
+            "reference"
+        )
 
 
 def pair_contributions(
     model: nn.Module,
     x: torch.Tensor,
     references: torch.Tensor,
-    target: int = 0,
+    target=0,
     method: str = "deeplift_rescale",
     steps: int = 10,
     mean_center_logits: bool = False,
@@ -343,19 +451,21 @@ def pair_contributions(
 
     No projection, no averaging, no summation check: this is the rules' arithmetic itself, for
     analytic checks on real-valued toy models (the paper's examples) and for research use.
+    For ``grad_input`` and ``guided_backprop`` m is the gradient at x (times Δx here).
 
     Args:
         model: The model (checked as in :func:`attribute`).
         x: Inputs (N, ...).
         references: References (N, K, ...).
-        target: The logit index.
+        target: The explained output index (or target, see :func:`attribute`).
         method: A DeepLIFT method, ``grad_input``, ``guided_backprop`` or
             ``integrated_gradients``.
 
     Returns:
         (N, K, ...) contributions on the CPU.
     """
-    if method not in METHODS or method == "ism":
+    spec = get_method(method)
+    if spec.family == "ism":
         raise LiftGenomicsError(f"pair_contributions: unsupported method {method!r}")
     x = torch.as_tensor(x, dtype=torch.float32)
     references = torch.as_tensor(references, dtype=torch.float32)
@@ -364,78 +474,84 @@ def pair_contributions(
             f"references of shape {tuple(references.shape)} do not fit inputs of shape "
             f"{tuple(x.shape)}; expected (N, K, ...)"
         )
-    plan = None
-    if method in DEEPLIFT_MODES:
-        plan = check_model(model, DEEPLIFT_MODES[method])
-    elif method == "guided_backprop":
-        plan = check_model(model, "guided")
+    options = AttributionOptions(method=method, steps=steps, mean_center_logits=mean_center_logits)
+    targets = outputs.parse_targets(target)
     with prepared(model, x.device):
-        hooks = RuleHooks(model, plan) if plan is not None else _NoHooks()
-        with hooks:
-            multipliers, *_ = next(
-                _multipliers(
-                    method, model, hooks, x, references, [target], steps, mean_center_logits
-                )
-            )
+        plan = None
+        if spec.rule_mode is not None:
+            probed, raw = tracer.probe(model, x[:1], ())
+            plan = tracer.resolve_plan(spec.rule_mode, probed, outputs.select_output(raw, None))
+        scorer = _Scorer(model, spec, plan, targets, options, x.device, torch.float32)
+        if spec.family == "deeplift":
+            multipliers, *_ = next(scorer.multipliers(x, references, ()))
+        elif spec.family == "integrated_gradients":
+            multipliers, _ = next(scorer.integrated_gradient_means(x, references, ()))
+        else:
+            grad, _ = next(scorer.gradients(x, ()))
+            multipliers = grad.unsqueeze(1)
     return ((x.unsqueeze(1) - references) * multipliers).detach()
-
-
-class _NoHooks(contextlib.nullcontext):
-    """Stands in for :class:`RuleHooks` where a method needs none."""
-
-    phase = "input"
 
 
 def ism_deltas(
     model: nn.Module,
     xb: torch.Tensor,
-    targets: Sequence[int],
+    targets,
     center: bool = False,
     chunk: int = 1024,
+    forward_args: tuple = (),
+    output: int | str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """In-silico mutagenesis: t(x with base b at p) − t(x) for every position and base.
 
     Args:
         model: The model (eval mode, on ``xb``'s device).
         xb: (b, 4, L) one-hot sequences.
-        targets: Logit indices.
+        targets: Targets (indices or :class:`~liftgenomics.attribution.outputs.Target`).
         center: Explain t_i − mean_j t_j.
         chunk: Mutants per forward pass.
+        forward_args: Extra per-sequence model inputs (gathered for each mutant).
+        output: The output index/key to explain.
 
     Returns:
-        deltas (b, T, 4, L), zero at the base present, and the outputs at ``xb`` (b, T).
+        deltas (b, T, 4, L), zero at the base present, and the values at ``xb`` (b, T).
     """
+    targets = [t if isinstance(t, Target) else outputs.parse_target(t) for t in targets]
+    rows = xb.shape[0]
     with torch.no_grad():
-        out_x = model(xb)
-        base = torch.stack([_select(out_x, t, center) for t in targets], dim=1)
+        selected_x = outputs.select_output(model(xb, *forward_args), output)
+        weights = outputs.profile_weights(selected_x) if outputs.needs_weights(targets) else None
+        base = torch.stack(
+            [outputs.target_value(selected_x, t, center, weights) for t in targets], dim=1
+        )
         seq, channel, position = torch.nonzero(xb == 0, as_tuple=True)
         deltas = torch.zeros(
-            (xb.shape[0], len(targets)) + tuple(xb.shape[1:]), dtype=torch.float32, device=xb.device
+            (rows, len(targets)) + tuple(xb.shape[1:]), dtype=torch.float32, device=xb.device
         )
         for start in range(0, seq.numel(), chunk):
             s = seq[start : start + chunk]
             c = channel[start : start + chunk]
             p = position[start : start + chunk]
             mutants = xb[s].clone()
-            rows = torch.arange(s.numel(), device=xb.device)
-            mutants[rows, :, p] = 0.0
-            mutants[rows, c, p] = 1.0
-            out = model(mutants)
+            index = torch.arange(s.numel(), device=xb.device)
+            mutants[index, :, p] = 0.0
+            mutants[index, c, p] = 1.0
+            args = tuple(
+                a[s] if isinstance(a, torch.Tensor) and a.dim() > 0 and a.shape[0] == rows else a
+                for a in forward_args
+            )
+            selected = outputs.select_output(model(mutants, *args), output)
+            w = None if weights is None else weights[s]
             for j, target in enumerate(targets):
-                deltas[s, j, c, p] = (_select(out, target, center) - base[s, j]).float()
+                value = outputs.target_value(selected, target, center, w)
+                deltas[s, j, c, p] = (value - base[s, j]).float()
     return deltas, base
 
 
-def _ism_batch(model, xb, targets, hypothetical, center) -> _Batch:
-    deltas, base = ism_deltas(model, xb, targets, center)
-    # Centre over the four bases so the base present gets t(x) minus the mean of all four.
-    hyp = deltas - deltas.mean(dim=2, keepdim=True)
-    scores = hyp if hypothetical else hyp * xb.unsqueeze(1)
-    return _Batch(scores, base)
-
-
-def _check_summation(batch: _Batch, offset: int, on_violation: str) -> None:
-    allowed = SUMMATION_TOLERANCE * batch.delta.abs().clamp(min=1.0)
+def _check_summation(batch: _Batch, offset: int, on_violation: str, dtype) -> None:
+    tol = HALF_SUMMATION_TOLERANCE if dtype in (torch.float16, torch.bfloat16) else (
+        SUMMATION_TOLERANCE
+    )
+    allowed = tol * batch.delta.abs().clamp(min=1.0)
     error = (batch.total - batch.delta).abs()
     excess = error / allowed
     worst = int(torch.argmax(excess))
@@ -453,6 +569,32 @@ def _check_summation(batch: _Batch, offset: int, on_violation: str) -> None:
     if on_violation == "raise":
         raise LiftGenomicsError(message)
     warnings.warn(message, stacklevel=3)
+
+
+@contextlib.contextmanager
+def prepared(model: nn.Module, device: torch.device | None) -> Iterator[None]:
+    """Eval mode, no parameter gradients, on ``device``; all restored afterwards.
+
+    The model goes back to the device it came from, and every submodule gets its own training
+    flag back (a model partly in eval mode stays so).
+    """
+    flags = [(module, module.training) for module in model.modules()]
+    grads = [(p, p.requires_grad) for p in model.parameters()]
+    home = next((p.device for p in model.parameters()), None)
+    if device is not None:
+        model.to(device)
+    model.eval()
+    for parameter, _ in grads:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in grads:
+            parameter.requires_grad_(flag)
+        for module, flag in flags:
+            module.training = flag
+        if home is not None and device is not None and home != device:
+            model.to(home)
 
 
 def as_one_hot(X) -> torch.Tensor:
@@ -534,7 +676,9 @@ def _spec_source(
     return generate
 
 
-def default_batch_size(method: str, sources, steps: int, length: int, device: torch.device) -> int:
+def default_batch_size(
+    method: Method, sources, steps: int, length: int, device: torch.device
+) -> int:
     """Sequences per batch: ~320 pairs on a CPU, memory-sized on a GPU."""
     pairs = CPU_PAIRS_PER_BATCH
     if device.type == "cuda":
@@ -543,45 +687,10 @@ def default_batch_size(method: str, sources, steps: int, length: int, device: to
         # length; a quarter of free memory leaves room for the allocator and the model.
         per_pair = 4 * length * 4096
         pairs = max(CPU_PAIRS_PER_BATCH, min(65536, free // 4 // per_pair))
-    if method == "ism":
+    if method.family == "ism":
         return max(1, pairs // (3 * length) or 1)
     k = 1 if sources is None else int(sources(0, 1).shape[1])
-    per_sequence = k * (steps if method == "integrated_gradients" else 1)
+    per_sequence = k * (steps if method.family == "integrated_gradients" else 1)
     return max(1, math.ceil(pairs / per_sequence))
 
 
-def _validate_targets(
-    model: nn.Module,
-    X: torch.Tensor,
-    targets: list[int],
-    device: torch.device,
-    dtype: torch.dtype = torch.float32,
-) -> None:
-    with torch.no_grad():
-        output = model(X[:1].to(device, dtype))
-    if output.dim() != 2:
-        raise LiftGenomicsError(
-            f"the model must return logits of shape (N, T); it returned {tuple(output.shape)}"
-        )
-    for target in targets:
-        if not 0 <= target < output.shape[1]:
-            raise LiftGenomicsError(
-                f"target {target} is out of range: the model has {output.shape[1]} outputs"
-            )
-
-
-@contextlib.contextmanager
-def prepared(model: nn.Module, device: torch.device) -> Iterator[None]:
-    """Eval mode, no parameter gradients, on ``device``; training flags restored afterwards."""
-    was_training = model.training
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.to(device)
-    model.eval()
-    for parameter, _ in flags:
-        parameter.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for parameter, flag in flags:
-            parameter.requires_grad_(flag)
-        model.train(was_training)

@@ -1,214 +1,152 @@
-"""DeepLIFT's rules as autograd functions, attached to a model through module hooks.
+"""DeepLIFT's rules: the multipliers, and the autograd functions that carry them backwards.
 
-The engine runs two forward passes through the *unchanged* model: the real inputs (one per
-sequence, no autograd) and the references (K per sequence, with autograd). During the first,
-:class:`RuleHooks` records each hooked layer's input and output; during the second, each hooked
-layer's output is replaced by an autograd function whose value is the reference's output and
-whose backward applies the DeepLIFT multiplier of the (input, reference) pair instead of the
-gradient. One ``backward`` of the target then yields m(Δx, Δt) at the input for every pair.
+Each rule op of the reference pass (see :mod:`liftgenomics.attribution.tracer`) returns the
+reference's output wrapped in an autograd function whose backward multiplies by the DeepLIFT
+multiplier of the (input, reference) pair instead of the local gradient:
 
-Why this is exact: DeepLIFT's multipliers obey the chain rule, linear layers (dense,
-convolution, average pooling, eval-mode BatchNorm) have their weights as multipliers when the
-positive and negative parts of their output carry the same multiplier, and that is the case
-everywhere except in front of a RevealCancel nonlinearity. There the weighted layer and the
-nonlinearity are handled together (:class:`_RevealCancelLinear`).
+- Rescale: m = Δy/Δz, the gradient at the midpoint where |Δz| is below a tolerance.
+- RevealCancel with the Linear rule's ± split in front of it (:class:`RevealCancelLinear`).
+- Two sequence-dependent inputs (a·b, maximum, a/b): the two-player Shapley split, exact.
+- A reduction over a few slices (logsumexp of the accessibility and bias counts): Shapley over
+  the slices by enumeration.
+- Max pooling: each window's Δy goes to the input's argmax (Δy ≥ 0) or the reference's.
+- LayerNorm / RMSNorm: the norm written as (z − μ)·s with s = (v + ε)^{-1/2}, v the mean
+  square, each piece with its exact rule (a Shapley product, Rescale for s(v), a Shapley
+  square), composed into one backward.
 
-Shapes: the real-input pass has a batch of ``b`` sequences, the reference pass ``b * K``
-references ordered sequence-major; recorded real-input activations are viewed as ``(b, 1, ...)``
-and reference activations as ``(b, K, ...)`` so pairs broadcast without copies.
+Every rule keeps summation-to-delta exact for every pair; the engine checks it.
+
+Pairing: the real input's values have b rows where the reference's have b·K (sequence-major);
+:class:`PairContext` views them as (b, 1, ...) and (b, K, ...) along whatever axis carries the
+batch, so every pair broadcasts without copies.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import logging
-import os
-import warnings
-from collections.abc import Callable, Iterator
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from liftgenomics.attribution.check import ModelPlan, RevealCancelChain
-
-#: Below this |Δx| a multiplier Δy/Δx is replaced by its limit, the gradient.
-DELTA_EPS = 1e-6
+from liftgenomics.attribution import kernels, ops
+from liftgenomics.attribution.kernels import DELTA_EPS
+from liftgenomics.errors import LiftGenomicsError
 
 
-def derivative(module: nn.Module, z: torch.Tensor) -> torch.Tensor:
-    """The elementwise derivative f'(z) of a supported nonlinearity module."""
-    if isinstance(module, nn.ReLU):
-        return (z > 0).to(z.dtype)
-    if isinstance(module, nn.LeakyReLU):
-        return torch.where(z > 0, 1.0, module.negative_slope).to(z.dtype)
-    if isinstance(module, nn.Sigmoid):
-        s = torch.sigmoid(z)
-        return s * (1 - s)
-    if isinstance(module, nn.Tanh):
-        t = torch.tanh(z)
-        return 1 - t * t
+def tolerance(z: torch.Tensor) -> float:
+    """Below this |Δz| a quotient Δy/Δz is replaced by its limit (scaled to the dtype)."""
+    if z.dtype in (torch.float16, torch.bfloat16):
+        return 1e-3
+    return DELTA_EPS
+
+
+@dataclass(frozen=True)
+class PairContext:
+    """b sequences, K references each; ``consume``: backward may overwrite its multipliers."""
+
+    sequences: int
+    pairs: int
+    consume: bool = False
+
+    def views(self, x: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x`` as (…, b, 1, s, …) and ``r`` as (…, b, K, s, …), ready to broadcast."""
+        if self.pairs == 1 and x.shape == r.shape:
+            return x, r
+        differing = [d for d in range(r.dim()) if x.dim() == r.dim() and x.shape[d] != r.shape[d]]
+        if (
+            len(differing) != 1
+            or r.shape[differing[0]] != self.pairs * x.shape[differing[0]]
+            or x.shape[differing[0]] % self.sequences
+        ):
+            raise LiftGenomicsError(
+                f"cannot pair an activation of shape {tuple(x.shape)} (inputs) with "
+                f"{tuple(r.shape)} (references): the batch axis was merged or reduced; "
+                "DeepLIFT needs the batch kept as an axis of its own"
+            )
+        d = differing[0]
+        s = x.shape[d] // self.sequences
+        head, tail = tuple(x.shape[:d]), tuple(x.shape[d + 1 :])
+        x_view = x.reshape(head + (self.sequences, 1, s) + tail)
+        r_view = r.reshape(head + (self.sequences, self.pairs, s) + tail)
+        return x_view, r_view
+
+    def expand(self, x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """The input's values repeated for each of its references, in ``r``'s shape."""
+        x_view, r_view = self.views(x, r)
+        return x_view.expand(r_view.shape).reshape(r.shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# Elementwise functions: f(z) from the call, f'(z), Rescale and RevealCancel multipliers.
+
+
+def elementwise_fn(func, args, kwargs, dependent: torch.Tensor) -> Callable:
+    """f(z): the call with its sequence-dependent argument replaced by z."""
+    args = list(args)
+    for position, value in enumerate(args):
+        if value is dependent:
+            return lambda z: func(*args[:position], z, *args[position + 1 :], **kwargs)
+    for key, value in kwargs.items():
+        if value is dependent:
+            return lambda z: func(*args, **{**kwargs, key: z})
+    raise LiftGenomicsError(f"internal: no sequence-dependent argument in {ops.op_name(func)}")
+
+
+def elementwise_derivative(rule: ops.Elementwise, f: Callable, z: torch.Tensor) -> torch.Tensor:
+    """f'(z), in closed form when the rule has one, else by autograd."""
+    if rule.derivative is not None:
+        return rule.derivative(z)
     with torch.enable_grad():
         leaf = z.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(module.forward(leaf).sum(), leaf)
+        (grad,) = torch.autograd.grad(f(leaf).sum(), leaf)
     return grad
 
 
-#: Activations with at least this many elements take the fused kernel (when it works here).
-FUSED_MIN_ELEMENTS = 1 << 16
-#: Set to "0" to keep every rule in eager PyTorch ops.
-FUSED_ENVIRONMENT = "LIFTGENOMICS_FUSED"
-_fused_kernels: dict[tuple, Callable] = {}
-_fusion_failed: list[str] = []
+def fused_rescale(rule: ops.Elementwise, z_r: torch.Tensor) -> Callable | None:
+    """A compiled kernel for Rescale on ``rule`` (relu, sigmoid, tanh), or None.
 
-
-def _relu_limit(z: torch.Tensor) -> torch.Tensor:
-    return (z > 0).to(z.dtype)
-
-
-def _sigmoid_limit(z: torch.Tensor) -> torch.Tensor:
-    s = torch.sigmoid(z)
-    return s * (1 - s)
-
-
-def _tanh_limit(z: torch.Tensor) -> torch.Tensor:
-    t = torch.tanh(z)
-    return 1 - t * t
-
-
-def _rescale_kernel(limit: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
-    """Rescale's multiplier as one elementwise expression, for the compiler to fuse."""
-
-    def kernel(z_x, z_r, y_x, y_r):
-        delta_z = z_x - z_r
-        gradient = limit(0.5 * (z_x + z_r))
-        return torch.where(delta_z.abs() < DELTA_EPS, gradient, (y_x - y_r) / delta_z)
-
-    return kernel
-
-
-def _closed_form_limit(module: nn.Module) -> tuple[tuple, Callable] | None:
-    """(cache key, f') for the nonlinearities whose derivative :func:`derivative` writes out."""
-    if type(module) is nn.ReLU:
-        return ("relu",), _relu_limit
-    if type(module) is nn.LeakyReLU:
-        slope = float(module.negative_slope)
-        return ("leaky_relu", slope), lambda z: torch.where(z > 0, 1.0, slope).to(z.dtype)
-    if type(module) is nn.Sigmoid:
-        return ("sigmoid",), _sigmoid_limit
-    if type(module) is nn.Tanh:
-        return ("tanh",), _tanh_limit
-    return None
-
-
-def fused_rescale(module: nn.Module, z_r: torch.Tensor) -> Callable | None:
-    """A compiled kernel for :func:`rescale_multiplier` on ``module``, or None.
-
-    None for small activations (compiling would cost more than it saves), for modules
-    without a closed-form derivative, when ``LIFTGENOMICS_FUSED=0``, and after a compilation
-    failed in this process. The kernel computes exactly the eager expressions: Δy/Δz, and
-    f'(midpoint) where |Δz| < ``DELTA_EPS``, in one pass instead of about seven.
+    None for small activations, other nonlinearities, ``LIFTGENOMICS_FUSED=0`` and after a
+    compilation failed in this process.
     """
-    closed_form = _closed_form_limit(module)
-    if closed_form is None or not _worth_fusing(z_r):
+    limits = {"relu": kernels.relu_limit, "sigmoid": kernels.sigmoid_limit,
+              "tanh": kernels.tanh_limit}  # fmt: skip
+    if rule.name not in limits or not kernels.worth_fusing(z_r) or tolerance(z_r) != DELTA_EPS:
         return None
-    key, limit = closed_form
-    return _compiled(key, lambda: _rescale_kernel(limit))
-
-
-def _worth_fusing(tensor: torch.Tensor) -> bool:
-    return (
-        not _fusion_failed
-        and tensor.numel() >= FUSED_MIN_ELEMENTS
-        and tensor.is_floating_point()
-        and os.environ.get(FUSED_ENVIRONMENT, "1") != "0"
-    )
-
-
-def _compiled(key: tuple, make: Callable[[], Callable]) -> Callable:
-    """The compiled kernel cached under ``key`` (``make()`` gives the function to compile)."""
-    if key not in _fused_kernels:
-        with _quiet_compiler():
-            _fused_kernels[key] = _quiet_first_call(torch.compile(make(), dynamic=True))
-    return _fused_kernels[key]
-
-
-def _fused_or_eager(kernel: Callable | None, eager: Callable, *args):
-    """``kernel(*args)``, or ``eager(*args)`` where there is no kernel or it cannot compile."""
-    if kernel is not None:
-        try:
-            return kernel(*args)
-        except Exception as error:  # no compiler, no triton, ...: the eager ops
-            _disable_fusion(error)
-    return eager(*args)
-
-
-@contextlib.contextmanager
-def _quiet_compiler() -> Iterator[None]:
-    """Hide the deprecation warnings torch's compiler stack emits while it loads."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*torch\.jit", category=DeprecationWarning)
-        yield
-
-
-def _quiet_first_call(kernel: Callable) -> Callable:
-    """``kernel``, with :func:`_quiet_compiler` around its first call (which compiles it)."""
-    called = []
-
-    def run(*args):
-        if called:
-            return kernel(*args)
-        with _quiet_compiler():
-            result = kernel(*args)
-        called.append(True)
-        return result
-
-    return run
-
-
-def _disable_fusion(error: Exception) -> None:
-    """Use the eager ops from now on, saying once why."""
-    _fusion_failed.append(f"{type(error).__name__}: {error}".splitlines()[0])
-    logging.getLogger(__name__).info(
-        "fused kernels unavailable (%s); using eager ops", _fusion_failed[0]
-    )
+    return kernels.compiled((rule.name,), lambda: kernels.rescale_kernel(limits[rule.name]))
 
 
 def rescale_multiplier(
-    module: nn.Module,
+    rule: ops.Elementwise,
+    f: Callable,
     z_x: torch.Tensor,
     z_r: torch.Tensor,
     y_x: torch.Tensor,
     y_r: torch.Tensor,
 ) -> torch.Tensor:
-    """Rescale: m = Δy/Δz, the gradient at the midpoint where |Δz| < ``DELTA_EPS``.
-
-    ``z_x``/``y_x`` may broadcast against ``z_r``/``y_r`` (one input, K references). This is
-    the hot path. Large activations of a nonlinearity with a closed-form derivative go
-    through one fused, compiled kernel (:func:`fused_rescale`), which computes the same
-    quotients and limits in one pass; otherwise it allocates three activation-sized tensors
-    and works in place after that.
-    """
-    eager = functools.partial(_rescale_eager, module)
-    return _fused_or_eager(fused_rescale(module, z_r), eager, z_x, z_r, y_x, y_r)
+    """Rescale: m = Δy/Δz, and f'(midpoint) where |Δz| < tolerance (broadcasting x to r)."""
+    eager = functools.partial(_rescale_eager, rule, f)
+    return kernels.fused_or_eager(fused_rescale(rule, z_r), eager, z_x, z_r, y_x, y_r)
 
 
-def _rescale_eager(module, z_x, z_r, y_x, y_r) -> torch.Tensor:
-    """:func:`rescale_multiplier` in eager ops (three activation-sized tensors, in place)."""
+def _rescale_eager(rule, f, z_x, z_r, y_x, y_r) -> torch.Tensor:
     delta_z = z_x - z_r
-    small = delta_z.abs() < DELTA_EPS
+    small = delta_z.abs() < tolerance(z_r)
     multiplier = (y_x - y_r).div_(delta_z.masked_fill_(small, 1.0))
     if bool(small.any()):
         # Only the (few) elements with a vanishing difference need the gradient limit.
         where = small.nonzero(as_tuple=True)
-        midpoint = 0.5 * (z_x.expand_as(z_r)[where] + z_r[where])
-        multiplier[where] = derivative(module, midpoint)
+        midpoint = 0.5 * (z_x.expand_as(multiplier)[where] + z_r.expand_as(multiplier)[where])
+        multiplier[where] = elementwise_derivative(rule, f, midpoint).to(multiplier.dtype)
     return multiplier
 
 
 def revealcancel_multipliers(
-    module: nn.Module,
+    rule: ops.Elementwise,
+    f: Callable,
     z_r: torch.Tensor,
     delta_pos: torch.Tensor,
     delta_neg: torch.Tensor,
@@ -220,66 +158,60 @@ def revealcancel_multipliers(
     Δy⁺ = ½[f(z₀+Δz⁺) − f(z₀)] + ½[f(z₀+Δz⁻+Δz⁺) − f(z₀+Δz⁻)] and Δy⁻ mirrored, with
     f(z₀+Δz⁻+Δz⁺) taken as the recorded f(x) so that Δy⁺ + Δy⁻ = Δy exactly.
     """
-    f = module.forward  # no hooks
     y_pos = f(z_r + delta_pos)
     y_neg = f(z_r + delta_neg)
     dy_pos = 0.5 * ((y_pos - y_r) + (y_x - y_neg))
     dy_neg = 0.5 * ((y_neg - y_r) + (y_x - y_pos))
-    small_pos = delta_pos.abs() < DELTA_EPS
-    small_neg = delta_neg.abs() < DELTA_EPS
+    eps = tolerance(z_r)
+    small_pos = delta_pos.abs() < eps
+    small_neg = delta_neg.abs() < eps
     m_pos = dy_pos / torch.where(small_pos, torch.ones_like(delta_pos), delta_pos)
     m_neg = dy_neg / torch.where(small_neg, torch.ones_like(delta_neg), delta_neg)
     # Limits as a part -> 0: the mean of the gradients at the two points the part moves between.
     if bool(small_pos.any()):
-        limit = 0.5 * (derivative(module, z_r) + derivative(module, z_r + delta_neg))
+        limit = 0.5 * (
+            elementwise_derivative(rule, f, z_r)
+            + elementwise_derivative(rule, f, z_r + delta_neg)
+        )
         m_pos = torch.where(small_pos, limit, m_pos)
     if bool(small_neg.any()):
-        limit = 0.5 * (derivative(module, z_r) + derivative(module, z_r + delta_pos))
+        limit = 0.5 * (
+            elementwise_derivative(rule, f, z_r)
+            + elementwise_derivative(rule, f, z_r + delta_pos)
+        )
         m_neg = torch.where(small_neg, limit, m_neg)
     return m_pos, m_neg
 
 
-class _Multiply(torch.autograd.Function):
-    """Value of the reference's output; backward multiplies by a precomputed multiplier.
+# ---------------------------------------------------------------------------------------------
+# Autograd functions. Each returns a tensor passed in a list (not as an input), so autograd
+# sees a fresh output that the model may modify in place (``h += skip``).
 
-    With ``consume`` (the graph is walked back only once) the product is written over the
-    multiplier, which is not needed again, instead of into a new activation-sized tensor.
-    """
+
+class Multiply(torch.autograd.Function):
+    """Value ``holder[0]``; backward multiplies by a precomputed multiplier."""
 
     @staticmethod
-    def forward(ctx, z_r, y_r, multiplier, consume=False):
+    def forward(ctx, z_r, multiplier, holder, consume=False):
         ctx.consume = consume
         ctx.save_for_backward(multiplier)
-        return y_r
+        return holder[0]
 
     @staticmethod
     def backward(ctx, grad):
         (multiplier,) = ctx.saved_tensors
         if ctx.consume:
-            product = multiplier.mul_(grad.reshape(multiplier.shape))
-            return product.reshape(grad.shape), None, None, None
-        return grad * multiplier.reshape(grad.shape), None, None, None
+            return multiplier.mul_(grad), None, None, None
+        return grad * multiplier, None, None, None
 
 
-class _StraightThrough(torch.autograd.Function):
-    """Value of the reference's output; backward passes the multiplier through unchanged."""
-
-    @staticmethod
-    def forward(ctx, z_r, y_r):
-        return y_r
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad, None
-
-
-class _Guided(torch.autograd.Function):
+class Guided(torch.autograd.Function):
     """Guided backpropagation: the gradient with negative incoming signal zeroed."""
 
     @staticmethod
-    def forward(ctx, z, y, slope):
+    def forward(ctx, z, slope, holder):
         ctx.save_for_backward(slope)
-        return y
+        return holder[0]
 
     @staticmethod
     def backward(ctx, grad):
@@ -287,93 +219,54 @@ class _Guided(torch.autograd.Function):
         return grad.clamp(min=0) * slope, None, None
 
 
-def _transpose_weighted(
-    layer: nn.Module, weight: torch.Tensor, grad: torch.Tensor, input_shape: torch.Size
-) -> torch.Tensor:
-    """Apply the transpose of ``layer``'s linear map, with ``weight``, to ``grad``."""
-    if isinstance(layer, nn.Linear):
-        return grad @ weight
-    padding = layer.padding
-    if layer.padding_mode == "zeros" and not isinstance(padding, str):
-        return torch.nn.grad.conv1d_input(
-            input_shape, weight, grad, layer.stride, padding, layer.dilation, layer.groups
-        )
-    if padding == "valid" and layer.padding_mode == "zeros":
-        return torch.nn.grad.conv1d_input(
-            input_shape, weight, grad, layer.stride, 0, layer.dilation, layer.groups
-        )
-    # Other paddings ('same', reflect, circular) are linear too: take the vector-Jacobian product.
-    with torch.enable_grad():
-        probe = torch.zeros(input_shape, dtype=grad.dtype, device=grad.device, requires_grad=True)
-        (result,) = torch.autograd.grad(layer._conv_forward(probe, weight, None), probe, grad)
-    return result
-
-
-def _apply_weighted(layer: nn.Module, weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``layer``'s linear map with ``weight`` and no bias."""
-    if isinstance(layer, nn.Linear):
-        return F.linear(x, weight)
-    return layer._conv_forward(x, weight, None)
-
-
-def _effective_weight(chain: RevealCancelChain) -> torch.Tensor:
-    """The weighted layer's weight with an eval-mode BatchNorm1d folded in."""
-    weight = chain.weighted.weight
-    norm = chain.batchnorm
-    if norm is None:
-        return weight
-    scale = torch.ones_like(norm.running_var) if norm.weight is None else norm.weight
-    scale = scale / torch.sqrt(norm.running_var + norm.eps)
-    shape = (-1,) + (1,) * (weight.dim() - 1)
-    return weight * scale.reshape(shape)
-
-
-class _RevealCancelLinear(torch.autograd.Function):
-    """A weighted layer feeding a RevealCancel nonlinearity, with the Linear rule's ± split.
-
-    Backward receives m(Δy, t) at the nonlinearity's output (the nonlinearity itself passes it
-    straight through) and returns, for each input i of the weighted layer,
-    1{wΔa>0}·w·m⁺·g + 1{wΔa<0}·w·m⁻·g (½w(m⁺+m⁻)g where Δa = 0), computed as
-    ½[Wᵀ(g⁺ + g⁻) + sign(Δa)·|W|ᵀ(g⁺ − g⁻)].
-    """
+class ShapleyPair(torch.autograd.Function):
+    """f(a, b) with multipliers m_a, m_b (output-shaped), summed over broadcast axes."""
 
     @staticmethod
-    def forward(ctx, a_r, z_r, layer, weight, delta_a, m_pos, m_neg):
-        ctx.layer = layer
-        ctx.input_shape = a_r.shape
-        ctx.save_for_backward(weight, delta_a, m_pos, m_neg)
-        return z_r
+    def forward(ctx, a_r, b_r, m_a, m_b, holder):
+        ctx.shapes = (a_r.shape, b_r.shape)
+        ctx.save_for_backward(m_a, m_b)
+        return holder[0]
 
     @staticmethod
     def backward(ctx, grad):
-        weight, delta_a, m_pos, m_neg = ctx.saved_tensors
-        grad = grad.reshape(m_pos.shape)
-        g_pos = grad * m_pos
-        g_neg = grad * m_neg
-        flat = (-1,) + tuple(ctx.input_shape[1:])
-        out_flat = (-1,) + tuple(g_pos.shape[2:])
-        total = _transpose_weighted(
-            ctx.layer, weight, (g_pos + g_neg).reshape(out_flat), ctx.input_shape
+        m_a, m_b = ctx.saved_tensors
+        shape_a, shape_b = ctx.shapes
+        return (
+            (grad * m_a).sum_to_size(shape_a),
+            (grad * m_b).sum_to_size(shape_b),
+            None,
+            None,
+            None,
         )
-        split = _transpose_weighted(
-            ctx.layer, weight.abs(), (g_pos - g_neg).reshape(out_flat), ctx.input_shape
-        )
-        sign = torch.sign(delta_a).reshape(flat)
-        return 0.5 * (total + sign * split), None, None, None, None, None, None
 
 
-class _MaxPoolRoute(torch.autograd.Function):
-    """Max pooling: each window's Δy routed to one input with multiplier Δy/Δx there.
-
-    ``consume`` as for :class:`_Multiply`.
-    """
+class ReduceSplit(torch.autograd.Function):
+    """A reduction over ``dim`` with per-slice multipliers ``m`` (input-shaped)."""
 
     @staticmethod
-    def forward(ctx, a_r, y_r, index, multiplier, consume=False):
+    def forward(ctx, z_r, multiplier, holder, dim, keepdim):
+        ctx.dim, ctx.keepdim = dim, keepdim
+        ctx.save_for_backward(multiplier)
+        return holder[0]
+
+    @staticmethod
+    def backward(ctx, grad):
+        (multiplier,) = ctx.saved_tensors
+        if not ctx.keepdim:
+            grad = grad.unsqueeze(ctx.dim)
+        return grad * multiplier, None, None, None, None
+
+
+class MaxPoolRoute(torch.autograd.Function):
+    """Max pooling: each window's Δy routed to one input with multiplier Δy/Δx there."""
+
+    @staticmethod
+    def forward(ctx, a_r, index, multiplier, holder, consume=False):
         ctx.input_shape = a_r.shape
         ctx.consume = consume
         ctx.save_for_backward(index, multiplier)
-        return y_r
+        return holder[0]
 
     @staticmethod
     def backward(ctx, grad):
@@ -384,64 +277,319 @@ class _MaxPoolRoute(torch.autograd.Function):
         return result, None, None, None, None
 
 
-def _pool_with_indices(layer: nn.MaxPool1d, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``layer``'s max pooling of ``a`` and the index of each window's maximum."""
-    return F.max_pool1d(
-        a,
-        layer.kernel_size,
-        layer.stride,
-        layer.padding,
-        layer.dilation,
-        layer.ceil_mode,
-        return_indices=True,
-    )
+class RevealCancelLinear(torch.autograd.Function):
+    """A weighted layer feeding a RevealCancel nonlinearity, with the Linear rule's ± split.
+
+    Backward receives m(Δy, t) at the nonlinearity's output and returns, for each input i of
+    the weighted layer, 1{wΔa>0}·w·m⁺·g + 1{wΔa<0}·w·m⁻·g (½w(m⁺+m⁻)g where Δa = 0),
+    computed as ½[Wᵀ(g⁺ + g⁻) + sign(Δa)·|W|ᵀ(g⁺ − g⁻)].
+    """
+
+    @staticmethod
+    def forward(ctx, a_r, weight, delta_a, m_pos, m_neg, holder):
+        ctx.transpose = holder[1]
+        ctx.save_for_backward(weight, delta_a, m_pos, m_neg)
+        return holder[0]
+
+    @staticmethod
+    def backward(ctx, grad):
+        weight, delta_a, m_pos, m_neg = ctx.saved_tensors
+        g_pos = grad * m_pos
+        g_neg = grad * m_neg
+        total = ctx.transpose(g_pos + g_neg, weight)
+        split = ctx.transpose(g_pos - g_neg, weight.abs())
+        return 0.5 * (total + torch.sign(delta_a) * split), None, None, None, None, None
 
 
-def _pool_indices(layer: nn.MaxPool1d, a: torch.Tensor) -> torch.Tensor:
-    return _pool_with_indices(layer, a)[1]
+class NormRule(torch.autograd.Function):
+    """LayerNorm/RMSNorm as (z − μ)·s·γ + β with exact rules for each piece (see module)."""
+
+    @staticmethod
+    def forward(ctx, z_r, direct, cross, m_s, scale_u, holder):
+        ctx.dims, ctx.centre = holder[1], holder[2]
+        ctx.save_for_backward(direct, cross, m_s, scale_u)
+        return holder[0]
+
+    @staticmethod
+    def backward(ctx, grad):
+        direct, cross, m_s, scale_u = ctx.saved_tensors
+        g_s = (grad * cross).sum(dim=ctx.dims, keepdim=True)
+        g_u = grad * direct + g_s * m_s * scale_u
+        if ctx.centre:
+            g_u = g_u - g_u.mean(dim=ctx.dims, keepdim=True)
+        return g_u, None, None, None, None, None
 
 
-def maxpool_route(
-    layer: nn.MaxPool1d,
-    a_x: torch.Tensor,
-    a_r: torch.Tensor,
-    y_x: torch.Tensor,
-    y_r: torch.Tensor,
-    index_x: torch.Tensor,
-    pairs: int,
-    index_r: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
+# ---------------------------------------------------------------------------------------------
+# The rules as the reference pass applies them.
+
+
+def _dependent(args, kwargs, mode) -> list[torch.Tensor]:
+    from liftgenomics.attribution.tracer import _dependent_args
+
+    return _dependent_args(args, kwargs, mode)
+
+
+def apply_rescale(step, func, args, kwargs, recorded, context: PairContext, mode):
+    """Rescale at one elementwise op of the reference pass."""
+    (z_r,) = _dependent(args, kwargs, mode)
+    z_x, y_x = recorded
+    f = elementwise_fn(func, args, kwargs, z_r)
+    with torch.no_grad():
+        y_r = f(z_r.detach())
+        zx, zr = context.views(z_x, z_r.detach())
+        yx, yr = context.views(y_x, y_r)
+        multiplier = rescale_multiplier(step.elementwise, f, zx, zr, yx, yr).reshape(y_r.shape)
+    return Multiply.apply(z_r, multiplier, [y_r], context.consume)
+
+
+def apply_module_rescale(step, forward, z_r, recorded, context: PairContext):
+    """Rescale at a registered elementwise module."""
+    z_x, y_x = recorded
+    with torch.no_grad():
+        y_r = forward(z_r.detach())
+        zx, zr = context.views(z_x, z_r.detach())
+        yx, yr = context.views(y_x, y_r)
+        multiplier = rescale_multiplier(step.elementwise, forward, zx, zr, yx, yr)
+    return Multiply.apply(z_r, multiplier.reshape(y_r.shape), [y_r], context.consume)
+
+
+def _effective_weight(weighted_args, norm_calls) -> torch.Tensor:
+    """The weighted layer's weight with eval-mode batch norms folded in."""
+    weight = weighted_args[1]
+    for func, args, kwargs in norm_calls:
+        if func not in ops.BATCH_NORM:
+            continue  # inert dropout, contiguous, casts: the identity
+        names = ("input", "running_mean", "running_var", "weight", "bias", "training",
+                 "momentum", "eps")  # fmt: skip
+        bound = dict(zip(names, args, strict=False)) | kwargs
+        variance = bound["running_var"]
+        gamma = bound.get("weight")
+        scale = torch.ones_like(variance) if gamma is None else gamma
+        scale = scale / torch.sqrt(variance + bound.get("eps", 1e-5))
+        weight = weight * scale.reshape((-1,) + (1,) * (weight.dim() - 1))
+    return weight
+
+
+def _weighted_maps(func, args, kwargs):
+    """(apply(a, w), transpose(g, w)) for the weighted call ``func(*args, **kwargs)``."""
+    rest = args[3:]
+    extra = {k: v for k, v in kwargs.items() if k not in ("weight", "bias")}
+    input_shape = args[0].shape
+
+    def apply(a, w):
+        return func(a, w, None, *rest, **extra)
+
+    if func in (F.linear,):
+        return apply, lambda g, w: g @ w
+
+    stride, padding, dilation, groups = (list(rest) + [1, 0, 1, 1][len(rest) :])[:4]
+    stride = extra.get("stride", stride)
+    padding = extra.get("padding", padding)
+    dilation = extra.get("dilation", dilation)
+    groups = extra.get("groups", groups)
+    if not isinstance(padding, str):
+
+        def transpose(g, w):
+            return torch.nn.grad.conv1d_input(input_shape, w, g, stride, padding, dilation, groups)
+
+        return apply, transpose
+
+    def transpose_any(g, w):  # 'same'/'valid' padding: the vector-Jacobian product
+        with torch.enable_grad():
+            probe = torch.zeros(input_shape, dtype=g.dtype, device=g.device, requires_grad=True)
+            (result,) = torch.autograd.grad(apply(probe, w), probe, g)
+        return result
+
+    return apply, transpose_any
+
+
+def apply_revealcancel(step, func, args, kwargs, recorded, context: PairContext, mode):
+    """RevealCancel at one elementwise op, with the weighted layer in front of it."""
+    (z_r,) = _dependent(args, kwargs, mode)
+    z_x, y_x = recorded
+    head = step.chain[0]
+    weighted_args, weighted_kwargs = mode.chain_inputs.pop(head)
+    norm_calls = [
+        (mode.plan.steps[i].func, *mode.chain_inputs.pop(i)) for i in step.chain[1:]
+    ]
+    a_r = weighted_args[0]
+    a_x = mode.recorded[head][0]
+    weighted_func = mode.plan.steps[head].func
+    f = elementwise_fn(func, args, kwargs, z_r)
+    with torch.no_grad():
+        weight = _effective_weight(weighted_args, norm_calls).detach()
+        apply, transpose = _weighted_maps(weighted_func, weighted_args, weighted_kwargs)
+        delta_a = context.expand(a_x, a_r.detach()) - a_r.detach()
+        spread = apply(delta_a.abs(), weight.abs())
+        zr = z_r.detach()
+        delta_z = context.expand(z_x, zr) - zr
+        delta_pos = 0.5 * (delta_z + spread)
+        delta_neg = 0.5 * (delta_z - spread)
+        y_r = f(zr)
+        m_pos, m_neg = revealcancel_multipliers(
+            step.elementwise, f, zr, delta_pos, delta_neg, context.expand(y_x, y_r), y_r
+        )
+    return RevealCancelLinear.apply(a_r, weight, delta_a, m_pos, m_neg, [y_r, transpose])
+
+
+def apply_shapley(func, args, kwargs, recorded, context: PairContext, mode):
+    """The exact two-player Shapley split of f(a, b) between Δa and Δb."""
+    a_r, b_r = _dependent(args, kwargs, mode)
+    a_x, b_x, y_x = recorded
+    name = getattr(func, "__name__", "")
+    with torch.no_grad():
+        ar, br = a_r.detach(), b_r.detach()
+        f = _binary(func, args, kwargs, a_r, b_r)
+        y_r = f(ar, br)
+        shape = y_r.shape
+        ax = context.expand(a_x, ar)
+        bx = context.expand(b_x, br)
+        if name in ("mul", "multiply", "__mul__", "__rmul__", "__imul__", "mul_"):
+            # φ_a = Δa·(b + b_r)/2 exactly: no quotient, no limit.
+            m_a = (0.5 * (bx + br)).expand(shape)
+            m_b = (0.5 * (ax + ar)).expand(shape)
+        else:
+            yx = context.expand(y_x, y_r)
+            f_xr = f(ax, br)
+            f_rx = f(ar, bx)
+            phi_a = 0.5 * ((f_xr - y_r) + (yx - f_rx))
+            phi_b = 0.5 * ((f_rx - y_r) + (yx - f_xr))
+            m_a = _quotient(phi_a, (ax - ar).expand(shape), lambda: _partial(f, ar, br, 0))
+            m_b = _quotient(phi_b, (bx - br).expand(shape), lambda: _partial(f, ar, br, 1))
+    return ShapleyPair.apply(a_r, b_r, m_a.contiguous(), m_b.contiguous(), [y_r])
+
+
+def _binary(func, args, kwargs, a_r, b_r) -> Callable:
+    positions = [i for i, value in enumerate(args) if value is a_r or value is b_r]
+    if len(positions) != 2:
+        raise LiftGenomicsError(f"internal: {ops.op_name(func)} needs two positional tensors")
+    i, j = positions
+
+    def f(a, b):
+        values = list(args)
+        values[i], values[j] = a, b
+        return func(*values, **kwargs)
+
+    return f
+
+
+def _partial(f, a, b, which: int) -> torch.Tensor:
+    with torch.enable_grad():
+        a = a.detach().requires_grad_(which == 0)
+        b = b.detach().requires_grad_(which == 1)
+        out = f(a, b)
+        (grad,) = torch.autograd.grad(out.sum(), a if which == 0 else b)
+    return grad.expand(out.shape) if grad.shape != out.shape else grad
+
+
+def _quotient(numerator, denominator, limit: Callable[[], torch.Tensor]) -> torch.Tensor:
+    small = denominator.abs() < tolerance(denominator)
+    result = numerator / torch.where(small, torch.ones_like(denominator), denominator)
+    if bool(small.any()):
+        # A player that barely moves contributes ~0 whatever its multiplier; the gradient
+        # keeps that multiplier bounded.
+        result = torch.where(small, limit().expand(result.shape), result)
+    return result
+
+
+def apply_reduce(func, args, kwargs, recorded, context: PairContext, mode):
+    """Shapley over the slices of a short reduced axis (``logsumexp(stack([a, b]), 0)``)."""
+    (z_r,) = _dependent(args, kwargs, mode)
+    z_x, y_x = recorded
+    dim = args[1] if len(args) > 1 else kwargs.get("dim")
+    keepdim = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
+    if isinstance(dim, list | tuple):
+        if len(dim) != 1:
+            raise LiftGenomicsError(f"{ops.op_name(func)} over several axes has no rule here")
+        dim = dim[0]
+    if dim is None:
+        raise LiftGenomicsError(f"{ops.op_name(func)} over all axes has no rule here")
+    dim = dim % z_r.dim()
+    players = z_r.shape[dim]
+    if players > ops.MAX_REDUCE_PLAYERS:
+        raise LiftGenomicsError(
+            f"{ops.op_name(func)} over an axis of {players} sequence-dependent values: the exact "
+            f"Shapley split is limited to {ops.MAX_REDUCE_PLAYERS}; {ops._NO_RULE_HINT}"
+        )
+
+    def f(values):
+        return func(values, dim, True)
+
+    with torch.no_grad():
+        zr = z_r.detach()
+        zx = context.expand(z_x, zr)
+        delta = zx - zr
+        phi = torch.zeros_like(zr)
+        shape = [1] * zr.dim()
+        shape[dim] = players
+        cache: dict[tuple, torch.Tensor] = {}
+
+        def value(subset: tuple) -> torch.Tensor:
+            if subset not in cache:
+                mask = torch.zeros(players, dtype=torch.bool, device=zr.device)
+                mask[list(subset)] = True
+                cache[subset] = f(torch.where(mask.reshape(shape), zx, zr))
+            return cache[subset]
+
+        for player in range(players):
+            others = [p for p in range(players) if p != player]
+            share = torch.zeros_like(value(()))
+            for size in range(players):
+                weight = (
+                    math.factorial(size) * math.factorial(players - size - 1)
+                    / math.factorial(players)
+                )
+                for subset in itertools.combinations(others, size):
+                    with_player = tuple(sorted(subset + (player,)))
+                    share = share + weight * (value(with_player) - value(subset))
+            phi.narrow(dim, player, 1).copy_(share)
+        y_r = func(zr, dim, keepdim)
+        small = delta.abs() < tolerance(zr)
+        multiplier = phi / torch.where(small, torch.ones_like(delta), delta)
+        if bool(small.any()):
+            with torch.enable_grad():
+                leaf = (0.5 * (zx + zr)).requires_grad_(True)
+                (grad,) = torch.autograd.grad(f(leaf).sum(), leaf)
+            multiplier = torch.where(small, grad, multiplier)
+    return ReduceSplit.apply(z_r, multiplier, [y_r], dim, keepdim)
+
+
+def pool_with_indices(args, kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    """A ``max_pool1d`` call's output and the index of each window's maximum."""
+    kwargs = dict(kwargs)
+    kwargs.pop("return_indices", None)
+    return F.max_pool1d_with_indices(*args, **kwargs)
+
+
+def apply_maxpool(args, kwargs, recorded, context: PairContext):
+    """Route each window's Δy (see :func:`maxpool_route`)."""
+    a_r = args[0]
+    a_x, y_x, index_x = recorded
+    with torch.no_grad():
+        y_r, index_r = pool_with_indices((a_r.detach(),) + tuple(args[1:]), kwargs)
+        index, multiplier = maxpool_route(a_x, a_r.detach(), y_x, y_r, index_x, index_r, context)
+    return MaxPoolRoute.apply(a_r, index, multiplier, [y_r], context.consume)
+
+
+def maxpool_route(a_x, a_r, y_x, y_r, index_x, index_r, context: PairContext):
     """Where each pooling window's Δy goes, and with which multiplier.
 
     With i* the input's argmax and j* the reference's: if Δy ≥ 0 it goes to i* with
     m = Δy/Δx(i*) ∈ [0, 1]; otherwise to j* with m = Δy/Δx(j*) ∈ (0, 1]. Both keep
-    summation-to-delta exact and bounded (unlike dividing by an arbitrary Δx); when the two
-    argmaxes agree m = 1, the gradient. ``index_r`` (the reference's argmaxes, as the pooling
-    returned them) is computed here when not given.
+    summation-to-delta exact and bounded (unlike the gradient's routing to i* alone, which the
+    original deeplift uses and which breaks summation-to-delta when the two argmaxes differ);
+    when the argmaxes agree m = 1, the gradient. This is captum's and tangermeme's split.
     """
-    if index_r is None:
-        index_r = _pool_indices(layer, a_r)
-    b = a_x.shape[0]
-    shape = (b, pairs) + tuple(y_r.shape[1:])
-    arguments = (
-        a_x.unsqueeze(1),
-        a_r.reshape((b, pairs) + tuple(a_r.shape[1:])),
-        y_x.unsqueeze(1),
-        y_r.reshape(shape),
-        index_x.unsqueeze(1),
-        index_r.reshape(shape),
-    )
-    kernel = _compiled(("maxpool",), lambda: _route) if _worth_fusing(a_r) else None
-    index, multiplier = _fused_or_eager(kernel, _route, *arguments)
-    flat = (-1,) + tuple(y_r.shape[1:])
-    return index.reshape(flat), multiplier.reshape(flat)
+    ax, ar = context.views(a_x, a_r)
+    yx, yr = context.views(y_x, y_r)
+    ix, ir = context.views(index_x, index_r)
+    kernel = kernels.compiled(("maxpool",), lambda: _route) if kernels.worth_fusing(a_r) else None
+    index, multiplier = kernels.fused_or_eager(kernel, _route, ax, ar, yx, yr, ix, ir)
+    return index.reshape(y_r.shape), multiplier.reshape(y_r.shape)
 
 
 def _route(a_x, a_r, y_x, y_r, index_x, index_r) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`maxpool_route` on (b, K, ...) pairs (``*_x`` broadcast from (b, 1, ...)).
-
-    Eager ops, or compiled into one pass over the pooled windows for large activations.
-    """
     delta_y = y_x - y_r
     index = torch.where(delta_y >= 0, index_x, index_r)
     # Δx where the window's Δy goes: at i* x is y_x, at j* the reference is y_r.
@@ -450,160 +598,47 @@ def _route(a_x, a_r, y_x, y_r, index_x, index_r) -> tuple[torch.Tensor, torch.Te
     return index, delta_y.div_(denominator).masked_fill_(zero, 1.0)
 
 
-class RuleHooks:
-    """Attach DeepLIFT (or guided backprop) rules to a model's modules for one scoring run.
+def apply_norm(rule: str, args, kwargs, recorded, context: PairContext):
+    """LayerNorm / RMSNorm, exact (see :class:`NormRule` and the module docstring)."""
+    names = ("input", "normalized_shape", "weight", "bias", "eps")
+    if rule == "rms_norm":
+        names = ("input", "normalized_shape", "weight", "eps")
+    bound = dict(zip(names, args, strict=False)) | kwargs
+    z_r = bound["input"]
+    z_x = recorded[0]
+    normalized = bound["normalized_shape"]
+    count = len(normalized) if isinstance(normalized, list | tuple | torch.Size) else 1
+    dims = tuple(range(-count, 0))
+    eps = bound.get("eps")
+    if eps is None:
+        eps = torch.finfo(z_r.dtype).eps
+    gamma = bound.get("weight")
+    beta = bound.get("bias")
+    centre = rule == "layer_norm"
+    with torch.no_grad():
+        zr = z_r.detach()
+        zx = context.expand(z_x, zr)
+        u_x = zx - zx.mean(dim=dims, keepdim=True) if centre else zx
+        u_r = zr - zr.mean(dim=dims, keepdim=True) if centre else zr
+        v_x = (u_x * u_x).mean(dim=dims, keepdim=True)
+        v_r = (u_r * u_r).mean(dim=dims, keepdim=True)
+        s_x = torch.rsqrt(v_x + eps)
+        s_r = torch.rsqrt(v_r + eps)
+        scale = torch.ones_like(zr) if gamma is None else gamma.expand_as(zr)
+        y_r = u_r * s_r * scale
+        if beta is not None:
+            y_r = y_r + beta
+        direct = scale * 0.5 * (s_x + s_r)
+        cross = scale * 0.5 * (u_x + u_r)
+        delta_v = v_x - v_r
+        small = delta_v.abs() < tolerance(zr)
+        m_s = (s_x - s_r) / torch.where(small, torch.ones_like(delta_v), delta_v)
+        m_s = torch.where(small, -0.5 * torch.rsqrt(0.5 * (v_x + v_r) + eps) ** 3, m_s)
+        n = math.prod(zr.shape[d] for d in dims)
+        scale_u = (u_x + u_r) / n
+    return NormRule.apply(z_r, direct, cross, m_s, scale_u, [y_r, dims, centre])
 
-    Use as a context manager; set :attr:`phase` to ``"input"`` for the real-input pass and to
-    ``"reference"`` for the reference pass, and :attr:`pairs` to K (references per sequence).
-    In the ``"guided"`` phase every nonlinearity backpropagates guided gradients.
-    """
 
-    def __init__(self, model: nn.Module, plan: ModelPlan) -> None:
-        self.model = model
-        self.plan = plan
-        self.phase = "input"
-        self.pairs = 1
-        #: True when each reference pass is walked back once (one target): the backward
-        #: then overwrites the saved multipliers instead of allocating new tensors.
-        self.single_backward = False
-        self._handles: list = []
-        self._record: dict[nn.Module, tuple] = {}
-        self._chain_inputs: dict[nn.Module, torch.Tensor] = {}
-        self._inplace: list[nn.Module] = []
-        self._pool_index: dict[nn.Module, torch.Tensor] = {}
-        self._own_forward: dict[nn.Module, object] = {}
-
-    def __enter__(self) -> RuleHooks:
-        for layer in list(self.plan.rescale) + list(self.plan.revealcancel):
-            # An in-place nonlinearity would overwrite the input we record.
-            if getattr(layer, "inplace", False):
-                layer.inplace = False
-                self._inplace.append(layer)
-            self._handles.append(layer.register_forward_hook(self._nonlinear_hook))
-        for layer, chain in self.plan.revealcancel.items():
-            self._handles.append(
-                chain.weighted.register_forward_pre_hook(self._make_chain_pre_hook(layer))
-            )
-            self._handles.append(
-                chain.last.register_forward_hook(self._make_chain_hook(layer, chain))
-            )
-        for layer in self.plan.maxpool:
-            self._handles.append(layer.register_forward_hook(self._maxpool_hook))
-            # The scoring passes pool once, keeping the argmaxes (see _pool_forward).
-            self._own_forward[layer] = layer.__dict__.get("forward")
-            layer.forward = self._pool_forward(layer)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for handle in self._handles:
-            handle.remove()
-        for layer in self._inplace:
-            layer.inplace = True
-        for layer, forward in self._own_forward.items():
-            del layer.forward
-            if forward is not None:
-                layer.forward = forward
-        self._own_forward.clear()
-        self._pool_index.clear()
-        self._handles.clear()
-        self._record.clear()
-        self._chain_inputs.clear()
-
-    def _pair_view(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor.reshape((-1, self.pairs) + tuple(tensor.shape[1:]))
-
-    def _nonlinear_hook(self, layer, inputs, output):
-        z = inputs[0]
-        if self.phase == "input":
-            self._record[layer] = (z.detach(), output.detach())
-            return None
-        if self.phase == "guided":
-            return _Guided.apply(z, output.detach(), derivative(layer, z.detach()))
-        if layer in self.plan.revealcancel:
-            return _StraightThrough.apply(z, output.detach())
-        z_x, y_x = self._record[layer]
-        with torch.no_grad():
-            multiplier = rescale_multiplier(
-                layer,
-                z_x.unsqueeze(1),
-                self._pair_view(z.detach()),
-                y_x.unsqueeze(1),
-                self._pair_view(output.detach()),
-            )
-        return _Multiply.apply(z, output.detach(), multiplier, self.single_backward)
-
-    def _make_chain_pre_hook(self, nonlinear: nn.Module):
-        def hook(layer, inputs):
-            if self.phase == "input":
-                self._chain_inputs[nonlinear] = inputs[0].detach()
-            elif self.phase == "reference":
-                self._chain_inputs[(nonlinear, "reference")] = inputs[0]
-            return None
-
-        return hook
-
-    def _make_chain_hook(self, nonlinear: nn.Module, chain: RevealCancelChain):
-        def hook(layer, inputs, output):
-            if self.phase != "reference":
-                return None
-            a_r = self._chain_inputs.pop((nonlinear, "reference"))
-            a_x = self._chain_inputs[nonlinear]
-            # The nonlinearity recorded its input (our output) and output in the input pass.
-            z_x, y_x = self._record[nonlinear]
-            with torch.no_grad():
-                weight = _effective_weight(chain).detach()
-                a_r_pairs = self._pair_view(a_r.detach())
-                delta_a = a_x.unsqueeze(1) - a_r_pairs
-                z_r = output.detach()
-                z_r_pairs = self._pair_view(z_r)
-                delta_z = z_x.unsqueeze(1) - z_r_pairs
-                spread = self._pair_view(
-                    _apply_weighted(chain.weighted, weight.abs(), delta_a.abs().reshape(a_r.shape))
-                )
-                delta_pos = 0.5 * (delta_z + spread)
-                delta_neg = 0.5 * (delta_z - spread)
-                y_r = nonlinear.forward(z_r_pairs)
-                m_pos, m_neg = revealcancel_multipliers(
-                    nonlinear, z_r_pairs, delta_pos, delta_neg, y_x.unsqueeze(1), y_r
-                )
-            return _RevealCancelLinear.apply(
-                a_r, z_r, chain.weighted, weight, delta_a, m_pos, m_neg
-            )
-
-        return hook
-
-    def _pool_forward(self, layer: nn.MaxPool1d):
-        """``layer``'s forward, keeping the argmaxes in the scoring passes.
-
-        In the input and reference passes the pooling runs once, without autograd (the hook
-        attaches the DeepLIFT rule), and its indices are kept for the hook, which would
-        otherwise pool the (large) input a second time to find them.
-        """
-        plain = type(layer).forward
-
-        def forward(a: torch.Tensor) -> torch.Tensor:
-            if self.phase not in ("input", "reference"):
-                return plain(layer, a)
-            with torch.no_grad():
-                output, index = _pool_with_indices(layer, a)
-            self._pool_index[layer] = index
-            return output
-
-        return forward
-
-    def _maxpool_hook(self, layer, inputs, output):
-        if self.phase not in ("input", "reference"):
-            return None
-        a = inputs[0]
-        index = self._pool_index.pop(layer, None)
-        if index is None:
-            index = _pool_indices(layer, a.detach())
-        if self.phase == "input":
-            self._record[layer] = (a.detach(), output.detach(), index)
-            return None
-        a_x, y_x, index_x = self._record[layer]
-        with torch.no_grad():
-            index, multiplier = maxpool_route(
-                layer, a_x, a.detach(), y_x, output.detach(), index_x, self.pairs, index
-            )
-        return _MaxPoolRoute.apply(a, output.detach(), index, multiplier, self.single_backward)
+def frozen_at_input(r_value: torch.Tensor, x_value: torch.Tensor, context: PairContext):
+    """A detached tensor: the real input's value for each of its references (a constant)."""
+    return context.expand(x_value, r_value).detach()
