@@ -258,13 +258,14 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
-def check_input_length(model: nn.Module, length: int) -> None:
+def check_input_length(model: nn.Module, length: int, forward_args: tuple = ()) -> None:
     """Refuse a model that does not take one-hot inputs (N, 4, ``length``).
 
     A model with an ``input_length`` attribute (a trained or Keras model's fixed input) must
     have that length; every model must run a probe forward on one zero sequence (in eval
-    mode, without gradients; the training flags are restored) and return no empty tensor (a
-    BPNet's profile is empty when the input is shorter than its two trimmed margins).
+    mode, without gradients; the training flags are restored), with ``forward_args`` (extra
+    inputs for that one sequence) after it, and return no empty tensor (a BPNet's profile is
+    empty when the input is shorter than its two trimmed margins).
 
     Raises:
         LiftGenomicsError: naming both lengths, or the probe's first error line.
@@ -281,7 +282,8 @@ def check_input_length(model: nn.Module, length: int) -> None:
     model.eval()
     try:
         with torch.no_grad():
-            output = model(torch.zeros((1, 4, length), device=device))
+            extra = tuple(torch.as_tensor(a, device=device) for a in forward_args)
+            output = model(torch.zeros((1, 4, length), device=device), *extra)
     except (RuntimeError, ValueError, IndexError) as error:
         raise LiftGenomicsError(
             f"the model does not accept regions of length {length} ({_first_line(error)}); "
