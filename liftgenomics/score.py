@@ -43,7 +43,7 @@ from typing import IO
 import numpy as np
 
 from liftgenomics.attribution.chunks import chunk_bounds
-from liftgenomics.attribution.engine import attribute_with_details
+from liftgenomics.attribution.engine import CPU_PAIRS_PER_BATCH, attribute_with_details
 from liftgenomics.attribution.methods import METHODS
 from liftgenomics.control import open_extra_inputs
 from liftgenomics.errors import LiftGenomicsError
@@ -55,6 +55,9 @@ from liftgenomics.sources import check_input_length
 #: Regions per streamed chunk: few enough model checks per run, small enough for flat memory
 #: (references are generated per batch inside the engine, so a chunk holds only X and scores).
 DEFAULT_CHUNK_REGIONS = 2048
+#: Default (sequence, reference) pairs per batch: the engine's on a CPU; on a GPU a fixed
+#: number (not one sized to the free memory) so every chunk job batches alike.
+GPU_PAIRS_PER_BATCH = 1024
 #: zlib level of the .npz members: float scores barely compress, and level 1 is several times
 #: faster than the default 6 at nearly the same size.
 COMPRESS_LEVEL = 1
@@ -374,7 +377,10 @@ def score_regions(
             options.target,
             options.profile_or_counts,
         )
-        first, last = chunk_bounds(len(plan.regions), options.chunks, options.chunk)
+        batch = aligned_batch_size(options, plan.length)
+        first, last = aligned_chunk_bounds(
+            len(plan.regions), options.chunks, options.chunk, batch
+        )
         for region, reason in plan.skipped[:5]:
             warnings.warn(f"skipped {region.name}: {reason}", stacklevel=2)
         if len(plan.skipped) > 5:
@@ -396,7 +402,7 @@ def score_regions(
             run_settings |= {"chunk": options.chunk, "chunks": options.chunks, "first_row": first}
         try:
             written = _score_and_write(
-                model, fasta, plan, staging, heads, options, extra, (first, last)
+                model, fasta, plan, staging, heads, options, extra, (first, last), batch
             )
             staging.path("score.json").write_text(json.dumps(run_settings, indent=2) + "\n")
             written["settings"] = out / "score.json"
@@ -503,12 +509,51 @@ def _require_pybigwig() -> None:
         ) from None
 
 
+def aligned_batch_size(options: ScoreOptions, length: int) -> int:
+    """Sequences per engine batch: ``--batch-size``, or a fixed default for the device.
+
+    Batches start at global rows that are multiples of this size, in one process and in every
+    chunk alike (:func:`aligned_chunk_bounds`), so each sequence is scored in the same batch
+    either way: convolution kernels may round differently for another batch size, and a
+    chunked run is to be byte-identical to one process (same device, threads and batch size).
+    """
+    if options.batch_size is not None:
+        return options.batch_size
+    from liftgenomics.attribution.engine import resolve_device
+    from liftgenomics.attribution.methods import get_method
+    from liftgenomics.references import parse_reference_spec
+
+    cuda = resolve_device(options.device).type == "cuda"
+    pairs = GPU_PAIRS_PER_BATCH if cuda else CPU_PAIRS_PER_BATCH
+    method = get_method(options.method)
+    if method.family == "ism":
+        return max(1, pairs // (3 * length))
+    k = 1
+    if method.needs_references and isinstance(options.references, str):
+        k = parse_reference_spec(options.references).n
+    per_sequence = k * (options.steps if method.family == "integrated_gradients" else 1)
+    return max(1, math.ceil(pairs / per_sequence))
+
+
+def aligned_chunk_bounds(n: int, chunks: int, chunk: int, batch: int) -> tuple[int, int]:
+    """Rows [start, stop) of chunk ``chunk`` of ``chunks``, on batch boundaries.
+
+    Whole batches of ``batch`` rows are split as evenly as possible (a chunk may be empty when
+    there are fewer batches than chunks); the last batch may be partial.
+    """
+    blocks = math.ceil(n / batch)
+    lo, hi = chunk_bounds(blocks, chunks, chunk)
+    return min(n, lo * batch), min(n, hi * batch)
+
+
 def _score_and_write(
-    model, fasta, plan, staging, heads, options, extra, rows
+    model, fasta, plan, staging, heads, options, extra, rows, batch
 ) -> dict[str, Path]:
     import torch
 
     first, last = rows
+    # Streamed blocks hold whole batches, so batches start on multiples of ``batch``.
+    step = math.ceil(options.chunk_regions / batch) * batch
     n, length = last - first, plan.length
     names = file_names(heads)
     writers: dict[str, NpzStreamWriter] = {}
@@ -526,8 +571,8 @@ def _score_and_write(
         meter = Progress(n, enabled=options.progress)
         with open(table, "w", encoding="utf-8") as table_handle:
             table_handle.write("\t".join(table_header(heads)) + "\n")
-            for start in range(first, last, options.chunk_regions):
-                chunk = plan.regions[start : min(start + options.chunk_regions, last)]
+            for start in range(first, last, step):
+                chunk = plan.regions[start : min(start + step, last)]
                 X = fetch_one_hot(fasta, chunk, length)
                 args = tuple(torch.as_tensor(a) for a in extra.rows(chunk, start, length))
                 predictions = np.zeros((len(chunk), len(heads)), dtype=np.float32)
@@ -544,7 +589,7 @@ def _score_and_write(
                         output=output,
                         method=options.method,
                         hypothetical=True,
-                        batch_size=options.batch_size,
+                        batch_size=batch,
                         device=options.device,
                         seed=options.seed,
                         steps=options.steps,
