@@ -220,3 +220,27 @@ def group_by_output(heads: Sequence[Head]) -> list[tuple[int | str | None, list[
         groups.setdefault(head.output, []).append(head)
     return list(groups.items())
 
+
+
+def planned_hyp_files(
+    output: str | int | None = None,
+    target: str | int | Sequence[str | int] | None = None,
+    profile_or_counts: Sequence[str] | None = None,
+) -> dict[str, str] | None:
+    """Head name -> its ``hyp`` file, known from the options alone (for the workflow's DAG).
+
+    Returns:
+        The names and files :func:`resolve_heads` and :func:`file_names` will give, or None
+        when they depend on what the model returns (no target named, or ``all``).
+    """
+    if profile_or_counts:
+        heads = [Head(name, None, NAMED_HEADS[name][1], True) for name in _unique(profile_or_counts)]
+    else:
+        targets = split_targets(target)
+        if output in NAMED_HEADS and targets in (None, [NAMED_HEADS[output][1]]):
+            heads = [Head(str(output), None, NAMED_HEADS[output][1], True)]
+        elif targets is None or "all" in targets:
+            return None
+        else:
+            heads = [Head(target_name(t), None, t) for t in targets]
+    return {name: files["hyp"] for name, files in file_names(heads).items()}
