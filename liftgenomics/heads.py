@@ -189,6 +189,11 @@ def _output_heads(raw: Any, output, targets: list[str | int] | None) -> list[Hea
     elif output in NAMED_HEADS:
         named, (index, default) = output, NAMED_HEADS[output]
         if not (isinstance(raw, dict) and output in raw):
+            if not isinstance(raw, tuple | list):
+                raise LiftGenomicsError(
+                    f"--output {output}: the model returned {outputs.describe(raw)}, not "
+                    "BPNet's (profile, counts); use --target alone"
+                )
             output = index
         if targets is None:
             targets = [default]
@@ -234,7 +239,8 @@ def planned_hyp_files(
         when they depend on what the model returns (no target named, or ``all``).
     """
     if profile_or_counts:
-        heads = [Head(name, None, NAMED_HEADS[name][1], True) for name in _unique(profile_or_counts)]
+        names = _unique(profile_or_counts)
+        heads = [Head(name, None, NAMED_HEADS[name][1], True) for name in names]
     else:
         targets = split_targets(target)
         if output in NAMED_HEADS and targets in (None, [NAMED_HEADS[output][1]]):
