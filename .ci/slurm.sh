@@ -3,10 +3,11 @@
 #
 # As root on a Debian machine: installs and starts munge, MariaDB, slurmdbd, slurmctld and
 # slurmd; runs the workflow with the slurm profile (workflow/profiles/slurm), first with the
-# .test config's chunk count, then the attribution stage again with 3 chunks; checks with
-# sacct that every job Snakemake submitted ran through the scheduler and completed; and checks
-# that the attribution files are byte-identical to the local run's in .test/results (run that
-# first, as .ci/run does). Every daemon is stopped by its PID on exit, also on failure. Safe to
+# .test config's chunk count, then the attribution stage again with 3 chunks, then the regions
+# target (.test/config/regions.yaml, 4 chunks); checks with sacct that every job Snakemake
+# submitted ran through the scheduler and completed; and checks that the attribution and
+# region files are byte-identical to the local run's in .test/results (run that first, as
+# .ci/run does). Every daemon is stopped by its PID on exit, also on failure. Safe to
 # run again on the same machine. Needs the active venv to hold the package with its `slurm`
 # extra.
 set -euo pipefail
@@ -21,7 +22,7 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
   echo "== SLURM step skipped: it sets up a cluster on this machine, which needs root and apt-get"
   exit 0
 fi
-if [ ! -d .test/results/attributions ]; then
+if [ ! -d .test/results/attributions ] || [ ! -d .test/results/regions/scores ]; then
   echo "slurm.sh: error: no local run to compare with; run the .test workflow first" >&2
   exit 1
 fi
@@ -195,6 +196,7 @@ sinfo
 rm -rf "$work"
 mkdir -p "$work/profile"
 cp -r .test/config "$work/config"
+cp -r .test/regions "$work/regions"
 python - workflow/profiles/slurm/profile.yaml "$work/profile/profile.yaml" <<'EOF'
 import sys
 
@@ -282,4 +284,14 @@ start=$(date +%Y-%m-%dT%H:%M:%S)
 snakemake_slurm chunks-3 --forcerun attribute_chunk -- "${dinuc_files[@]/#/results/}"
 check_sacct chunks-3 "$start"
 compare_with_local "SLURM, 3 chunks" "${dinuc_files[@]}"
+# The regions target (4 score chunks, a gather) against the local run's gathered directory.
+echo "== SLURM: the regions target"
+start=$(date +%Y-%m-%dT%H:%M:%S)
+snakemake_slurm regions --configfile "$work/config/regions.yaml"
+check_sacct regions "$start"
+[ "$(ls .test/results/regions/scores)" = "$(ls "$work/results/regions/scores")" ]
+for file in .test/results/regions/scores/*; do
+  cmp "$file" "$work/results/regions/scores/${file##*/}"
+done
+echo "== SLURM, regions: $(ls "$work/results/regions/scores" | wc -l) files byte-identical"
 echo "== SLURM step passed: $total_jobs jobs through the scheduler, ${SECONDS}s"

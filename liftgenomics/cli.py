@@ -30,15 +30,6 @@ def _json_object(text: str) -> dict:
     return value
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
-        ) from None
-
-
 def _set_threads(threads: int | None) -> None:
     """Match torch's CPU threads to what the scheduler gave the job (no oversubscription)."""
     if threads is None:
@@ -48,6 +39,31 @@ def _set_threads(threads: int | None) -> None:
     import torch
 
     torch.set_num_threads(threads)
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model SPEC, --weights, --model-args (see liftgenomics.sources)."""
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="a model directory (from 'train'), FILE.py:factory, package.module:factory, or "
+        "chrombpnet:DIR_OR_H5 (Keras .h5 files, a folder or .tar.gz of ENCODE folds)",
+    )
+    parser.add_argument(
+        "--weights",
+        help="state dict for a factory model: .safetensors, or .pt/.pth (read with "
+        "torch.load(weights_only=True))",
+    )
+    parser.add_argument(
+        "--model-args", help="JSON object of keyword arguments for the factory, e.g. "
+        "'{\"n_filters\": 64}'"
+    )
+
+
+def _load_cli_model(args: argparse.Namespace):
+    from liftgenomics.model import load_model
+
+    return load_model(args.model, weights=args.weights, model_args=args.model_args)
 
 
 def _add_simulate(subparsers) -> None:
@@ -98,10 +114,32 @@ def _add_train(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
     parser.add_argument("--patience", type=int, default=DEFAULTS["patience"])
+    parser.add_argument(
+        "--architecture",
+        default="paper_cnn",
+        help="registered architecture: paper_cnn (default) or basset; or a JSON object with "
+        "its arguments, e.g. '{\"name\": \"basset\", \"hidden\": 200}' (tasks and length "
+        "come from the data)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     parser.set_defaults(run=_run_train)
+
+
+def _architecture(text: str) -> dict:
+    """``--architecture``: a registered name or a JSON object with a "name"."""
+    import json
+
+    if not text.lstrip().startswith("{"):
+        return {"name": text}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise LiftGenomicsError(f"--architecture is not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise LiftGenomicsError("--architecture must be a name or a JSON object")
+    return value
 
 
 def _run_train(args: argparse.Namespace) -> None:
@@ -117,6 +155,7 @@ def _run_train(args: argparse.Namespace) -> None:
         patience=args.patience,
         seed=args.seed,
         device=args.device,
+        architecture=_architecture(args.architecture),
     )
 
 
@@ -130,7 +169,7 @@ def _add_attribute(subparsers) -> None:
         "hypothetical contributions (T, n, 4, L), predictions and summation-to-delta errors "
         "of rows [chunk*N/chunks, (chunk+1)*N/chunks) to an .npz (the workflow's scatter step).",
     )
-    parser.add_argument("--model", required=True, help="model directory or .safetensors file")
+    _add_model_arguments(parser)
     parser.add_argument("--ohe", required=True, help="one-hot .npz file")
     parser.add_argument("--method", default="deeplift_genomics", choices=METHODS)
     parser.add_argument(
@@ -139,7 +178,12 @@ def _add_attribute(subparsers) -> None:
         help="reference spec: dinuc:K, gc:K, flat, flat:a,c,g,t, zero, fasta:PATH",
     )
     parser.add_argument(
-        "--targets", type=_int_list, default=[0], help="comma-separated task indices"
+        "--targets",
+        default="0",
+        help="comma-separated targets: task indices, profile, sum or windows start:stop",
+    )
+    parser.add_argument(
+        "--output", help="index (or dict key) of the output, for a model returning a tuple/dict"
     )
     parser.add_argument("--chunk", type=int, default=0)
     parser.add_argument("--chunks", type=int, default=1)
@@ -154,17 +198,24 @@ def _add_attribute(subparsers) -> None:
     parser.set_defaults(run=_run_attribute)
 
 
+def _output_key(text: str | None) -> int | str | None:
+    """``--output``: digits are an index into a tuple, anything else a dict key."""
+    return int(text) if text is not None and text.lstrip("-").isdigit() else text
+
+
 def _run_attribute(args: argparse.Namespace) -> None:
     from liftgenomics.attribution.chunks import attribute_chunk
+    from liftgenomics.heads import split_targets
 
     _set_threads(args.threads)
     attribute_chunk(
-        args.model,
+        _load_cli_model(args),
         args.ohe,
         args.out,
         method=args.method,
         references=args.references,
-        targets=args.targets,
+        targets=split_targets(args.targets),
+        output=_output_key(args.output),
         chunk=args.chunk,
         n_chunks=args.chunks,
         seed=args.seed,
@@ -185,7 +236,7 @@ def _add_score(subparsers) -> None:
         "ohe.npz, hyp.npz, contrib.npz (per target when several), regions.tsv, skipped.tsv, "
         "score.json and, with --bigwig, a bigWig track. Files appear only when all are done.",
     )
-    parser.add_argument("--model", required=True, help="model directory or .safetensors file")
+    _add_model_arguments(parser)
     parser.add_argument(
         "--fasta",
         required=True,
@@ -199,7 +250,20 @@ def _add_score(subparsers) -> None:
         default="dinuc:20",
         help="reference spec: dinuc:K, gc:K, flat, flat:a,c,g,t, zero, fasta:PATH",
     )
-    parser.add_argument("--target", default="0", help="task index, list (1,2) or 'all'")
+    _add_output_arguments(parser)
+    parser.add_argument(
+        "--control",
+        help="extra model input per region: bigWigs 'ctl.plus.bw,ctl.minus.bw' (BPNet's "
+        "control track, zeros where there is no data) or one .npy/.npz with a row per scored "
+        "region; a model with a control track gets zeros when this is left out",
+    )
+    parser.add_argument(
+        "--scored-model",
+        choices=("accessibility", "full"),
+        default="accessibility",
+        help="for a ChromBPNet: score its accessibility model (default, as chrombpnet does) or "
+        "the full model",
+    )
     parser.add_argument("--length", type=int, help="region length (default: the model's)")
     parser.add_argument("--batch-size", type=int, help="sequences per batch")
     parser.add_argument(
@@ -214,9 +278,42 @@ def _add_score(subparsers) -> None:
     parser.add_argument(
         "--no-summit", action="store_true", help="centre narrowPeak intervals, not their summit"
     )
+    parser.add_argument("--steps", type=int, default=10, help="integrated-gradients steps")
+    parser.add_argument(
+        "--chunk", type=int, default=0, help="score only this chunk of the regions (0-based)"
+    )
+    parser.add_argument(
+        "--chunks",
+        type=int,
+        default=1,
+        help="split the regions into this many contiguous chunks (join them with gather-scores)",
+    )
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     parser.add_argument("--quiet", action="store_true", help="no progress report")
     parser.set_defaults(run=_run_score)
+
+
+def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """--output, --target, --profile-or-counts (see liftgenomics.heads)."""
+    parser.add_argument(
+        "--output",
+        help="which output of a model returning a tuple or dict: profile, counts (BPNet's "
+        "(profile, counts) pair, or dict keys of those names), an INDEX or a KEY",
+    )
+    parser.add_argument(
+        "--target",
+        nargs="+",
+        help="what to explain of the output: task indices (0, 1,2 or all), profile "
+        "(BPNet's softmax-weighted profile), sum, or a window start:stop; several allowed "
+        "(default: 0, or profile for a profile output)",
+    )
+    parser.add_argument(
+        "--profile-or-counts",
+        nargs="+",
+        choices=("counts", "profile"),
+        help="heads of a BPNet/ChromBPNet, each with its own files (hyp.counts.npz, "
+        "hyp.profile.npz, ...); default both for a model returning (profile, counts)",
+    )
 
 
 def _run_score(args: argparse.Namespace) -> None:
@@ -227,20 +324,53 @@ def _run_score(args: argparse.Namespace) -> None:
         args.model,
         args.fasta,
         args.out,
+        weights=args.weights,
+        model_args=args.model_args,
         bed_path=args.bed,
         method=args.method,
         references=args.references,
+        output=args.output,
         target=args.target,
+        profile_or_counts=args.profile_or_counts,
+        control=args.control,
+        scored_model=args.scored_model,
         length=args.length,
         batch_size=args.batch_size,
         device=args.device,
         seed=args.seed,
+        steps=args.steps,
         bigwig=args.bigwig,
         pad=args.pad,
         use_summit=not args.no_summit,
         chunk_regions=args.chunk_size,
         progress=not args.quiet,
+        chunk=args.chunk,
+        chunks=args.chunks,
     )
+
+
+def _add_gather_scores(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "gather-scores",
+        help="join 'score --chunk i --chunks n' directories into one 'score' directory",
+        description="Concatenate the chunk directories of one chunked 'score' run, given in "
+        "order, into the directory a single 'score' run writes (byte-identical with the same "
+        "seed): every .npz, regions.tsv, skipped.tsv, score.json and, with --bigwig, the "
+        "bigWig tracks.",
+    )
+    parser.add_argument("--chunks", nargs="+", required=True, help="chunk directories, in order")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--bigwig", action="store_true", help="also write the bigWig tracks")
+    parser.add_argument(
+        "--fasta", help="FASTA for the bigWig's chromosome sizes (default: score.json's)"
+    )
+    parser.set_defaults(run=_run_gather_scores)
+
+
+def _run_gather_scores(args: argparse.Namespace) -> None:
+    from liftgenomics.gather import gather_scores
+
+    gather_scores(args.chunks, args.out, bigwig=args.bigwig, fasta=args.fasta)
 
 
 def _add_logo(subparsers) -> None:
@@ -251,7 +381,9 @@ def _add_logo(subparsers) -> None:
     )
     parser.add_argument("--scores", required=True, help="a 'liftgenomics score' directory")
     parser.add_argument("--region", required=True, help="region name (regions.tsv)")
-    parser.add_argument("--target", type=int, help="task (default: the first scored)")
+    parser.add_argument(
+        "--target", help="task index or head name, e.g. counts (default: the first scored)"
+    )
     parser.add_argument("--out", help="PNG path (default: SCORES/logo.REGION.png)")
     parser.set_defaults(run=_run_logo)
 
@@ -420,6 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_attribute(subparsers)
     _add_gather(subparsers)
     _add_score(subparsers)
+    _add_gather_scores(subparsers)
     _add_logo(subparsers)
     _add_evaluate(subparsers)
     _add_figures(subparsers)

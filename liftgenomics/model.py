@@ -8,7 +8,9 @@ A saved model is a directory with two files:
   ...}``) rebuilds the module through :func:`build_model`; the metadata records how it was
   trained; the hash ties the JSON to the weights written with it.
 
-:func:`load_model` is the one way the package loads a model.
+:func:`load_model` is the one way the package loads a model, from any source: a model directory
+as above, a user's factory with a state dict (:mod:`liftgenomics.sources`) or a chrombpnet Keras
+`.h5` (:mod:`liftgenomics.chrombpnet`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from liftgenomics.architectures import basset, bpnet, chrombpnet
 from liftgenomics.errors import LiftGenomicsError
 from liftgenomics.io import atomic_path, write_text_atomic
 
@@ -120,7 +123,12 @@ def glorot_init(model: nn.Module) -> None:
 
 
 #: Architecture name -> constructor taking the architecture dict's other keys as arguments.
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {"paper_cnn": paper_cnn}
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    "paper_cnn": paper_cnn,
+    "bpnet": bpnet,
+    "chrombpnet": chrombpnet,
+    "basset": basset,
+}
 
 
 def build_model(architecture: dict[str, Any]) -> nn.Module:
@@ -232,7 +240,50 @@ def save_model(
     return directory
 
 
-def load_model(path: str | os.PathLike) -> nn.Module:
+def load_model(
+    spec: str | os.PathLike,
+    *,
+    weights: str | os.PathLike | None = None,
+    model_args: str | dict[str, Any] | None = None,
+) -> nn.Module:
+    """Load a model from any source, in eval mode on the CPU.
+
+    Args:
+        spec: A model directory written by :func:`save_model` (or its ``.safetensors`` or
+            ``.json`` file); ``path/to/models.py:factory`` or ``package.module:factory``; or
+            ``chrombpnet:DIR_OR_H5`` (see :mod:`liftgenomics.sources`).
+        weights: For a factory spec: a ``.safetensors`` or ``.pt``/``.pth`` state dict loaded
+            into the factory's module (never unpickled).
+        model_args: For a factory spec: its keyword arguments, a JSON object string or a dict.
+
+    Returns:
+        The model (``input_length`` set where the source records it, ``metadata`` a dict).
+        A ``chrombpnet:`` spec gives what :func:`liftgenomics.chrombpnet.load_chrombpnet`
+        returns.
+
+    Raises:
+        LiftGenomicsError: a one-line message for any bad source, argument or weights file;
+            ``weights``/``model_args`` with a source that takes none.
+    """
+    from liftgenomics.sources import build_factory_model, parse_model_spec
+
+    parsed = parse_model_spec(spec)
+    if parsed.kind in ("file", "module"):
+        return build_factory_model(parsed, weights=weights, model_args=model_args)
+    for option, value in (("--weights", weights), ("--model-args", model_args)):
+        if value is not None:
+            raise LiftGenomicsError(
+                f"{option} applies to a FILE.py:factory or package.module:factory model, not "
+                f"to {os.fspath(spec)}"
+            )
+    if parsed.kind == "chrombpnet":
+        from liftgenomics.chrombpnet import load_chrombpnet
+
+        return load_chrombpnet(parsed.location)
+    return load_model_directory(parsed.location)
+
+
+def load_model_directory(path: str | os.PathLike) -> nn.Module:
     """Load a model saved by :func:`save_model`, in eval mode on the CPU.
 
     Args:

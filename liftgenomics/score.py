@@ -25,6 +25,7 @@ failure or Ctrl-C leaves nothing that looks finished.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -35,20 +36,28 @@ import time
 import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
-from liftgenomics.attribution.engine import attribute_with_details
+from liftgenomics.attribution.chunks import chunk_bounds
+from liftgenomics.attribution.engine import CPU_PAIRS_PER_BATCH, attribute_with_details
 from liftgenomics.attribution.methods import METHODS
+from liftgenomics.control import open_extra_inputs
 from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.heads import file_names, group_by_output, resolve_heads
 from liftgenomics.regions import Region, fetch_one_hot, open_fasta, plan_regions
 from liftgenomics.sequence import count_ambiguous
+from liftgenomics.sources import check_input_length
 
 #: Regions per streamed chunk: few enough model checks per run, small enough for flat memory
 #: (references are generated per batch inside the engine, so a chunk holds only X and scores).
 DEFAULT_CHUNK_REGIONS = 2048
+#: Default (sequence, reference) pairs per batch: the engine's on a CPU; on a GPU a fixed
+#: number (not one sized to the free memory) so every chunk job batches alike.
+GPU_PAIRS_PER_BATCH = 1024
 #: zlib level of the .npz members: float scores barely compress, and level 1 is several times
 #: faster than the default 6 at nearly the same size.
 COMPRESS_LEVEL = 1
@@ -69,7 +78,14 @@ class NpzStreamWriter:
         self._zip = zipfile.ZipFile(
             self.path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL
         )
-        self._member: IO[bytes] = self._zip.open("arr_0.npy", "w", force_zip64=True)
+        # A fixed timestamp (numpy's own): the same rows give the same bytes on every run.
+        member = zipfile.ZipInfo("arr_0.npy", date_time=(1980, 1, 1, 0, 0, 0))
+        member.compress_type = zipfile.ZIP_DEFLATED
+        if hasattr(member, "compress_level"):  # Python >= 3.13
+            member.compress_level = COMPRESS_LEVEL
+        else:
+            member._compresslevel = COMPRESS_LEVEL
+        self._member: IO[bytes] = self._zip.open(member, "w", force_zip64=True)
         header = {"descr": "<f4", "fortran_order": False, "shape": self.shape}
         np.lib.format.write_array_header_1_0(self._member, header)
 
@@ -174,16 +190,6 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
-def output_names(targets: Sequence[int]) -> dict[str, list[str]]:
-    """File names per kind: ``hyp.npz`` for one target, ``hyp.task{t}.npz`` for several."""
-    if len(targets) == 1:
-        return {"hyp": ["hyp.npz"], "contrib": ["contrib.npz"], "bigwig": ["contrib.bw"]}
-    return {
-        kind: [f"{kind}.task{t}.{suffix}" for t in targets]
-        for kind, suffix in (("hyp", "npz"), ("contrib", "npz"))
-    } | {"bigwig": [f"contrib.task{t}.bw" for t in targets]}
-
-
 class _Staging:
     """Temporary output names in the output directory, renamed together at the end."""
 
@@ -227,8 +233,8 @@ class _Staging:
 
 #: Every file name :func:`score_regions` (or ``logo``) writes in an output directory.
 _OUTPUT_NAME = re.compile(
-    r"ohe\.npz|regions\.tsv|skipped\.tsv|score\.json|(hyp|contrib)(\.task\d+)?\.npz"
-    r"|contrib(\.task\d+)?\.bw|logo\..+\.png"
+    r"ohe\.npz|regions\.tsv|skipped\.tsv|score\.json|(hyp|contrib)(\.[A-Za-z0-9_-]+)?\.npz"
+    r"|contrib(\.[A-Za-z0-9_-]+)?\.bw|logo\..+\.png"
 )
 
 
@@ -265,42 +271,69 @@ def resolve_targets(spec: str | int | Sequence[int], n_outputs: int) -> list[int
     return targets
 
 
-def score_regions(
-    model,
-    fasta_path: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    bed_path: str | os.PathLike | None = None,
-    method: str = "deeplift_genomics",
-    references: str = "dinuc:20",
-    target: str | int | Sequence[int] = 0,
-    length: int | None = None,
-    batch_size: int | None = None,
-    device: str | None = "auto",
-    seed: int = 0,
-    bigwig: bool = False,
-    pad: bool = False,
-    use_summit: bool = True,
-    chunk_regions: int = DEFAULT_CHUNK_REGIONS,
-    progress: bool = True,
-) -> dict[str, Path]:
-    """Score the regions of a FASTA (optionally picked by a BED file) and write the outputs.
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How :func:`score_regions` explains and writes (every setting after the files).
 
-    Args:
-        model: A loaded ``torch.nn.Module`` returning logits (N, T), or a path for
-            :func:`liftgenomics.model.load_model`.
-        fasta_path: Genome or sequences FASTA (plain or bgzipped; indexed by pyfaidx).
-        out_dir: Output directory (created).
-        bed_path: BED/narrowPeak intervals; None scores every FASTA record.
-        method, references, seed, batch_size, device: As for
+    Attributes:
+        method, references, seed, batch_size, device, steps: As for
             :func:`~liftgenomics.attribution.attribute`.
-        target: A task index, ``"1,2"`` or ``"all"``.
-        length: Region length; default the model's ``input_length``. Without a BED file,
-            records of another length are an error unless ``length`` is given.
+        output, target, profile_or_counts: What is explained (see :mod:`liftgenomics.heads`).
+        control: Extra model inputs (see :mod:`liftgenomics.control`).
+        length: Region length; default the model's ``input_length``.
         bigwig: Also write bigWig tracks of the actual contributions (needs pyBigWig).
         pad: N-pad regions that run off a chromosome instead of skipping them.
         use_summit: Centre narrowPeak intervals on their summit.
         chunk_regions: Regions scored and written per step.
         progress: Report progress on stderr.
+        chunk, chunks: Score only chunk ``chunk`` of ``chunks`` contiguous row ranges of the
+            regions (for ``gather-scores``).
+        scored_model: ``"accessibility"`` scores a ChromBPNet's accessibility model (when the
+            model has one, the default); ``"full"`` the model as given.
+    """
+
+    method: str = "deeplift_genomics"
+    references: str = "dinuc:20"
+    output: str | int | None = None
+    target: str | int | Sequence[str | int] | None = None
+    profile_or_counts: Sequence[str] | None = None
+    control: str | None = None
+    length: int | None = None
+    batch_size: int | None = None
+    device: str | None = "auto"
+    seed: int = 0
+    steps: int = 10
+    bigwig: bool = False
+    pad: bool = False
+    use_summit: bool = True
+    chunk_regions: int = DEFAULT_CHUNK_REGIONS
+    progress: bool = True
+    chunk: int = 0
+    chunks: int = 1
+    scored_model: str = "accessibility"
+
+
+def score_regions(
+    model,
+    fasta_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    bed_path: str | os.PathLike | None = None,
+    *,
+    weights: str | os.PathLike | None = None,
+    model_args: str | dict | None = None,
+    options: ScoreOptions | None = None,
+    **settings,
+) -> dict[str, Path]:
+    """Score the regions of a FASTA (optionally picked by a BED file) and write the outputs.
+
+    Args:
+        model: A loaded ``torch.nn.Module``, or a spec for :func:`liftgenomics.model.load_model`.
+        fasta_path: Genome or sequences FASTA (plain or bgzipped; indexed by pyfaidx).
+        out_dir: Output directory (created).
+        bed_path: BED/narrowPeak intervals; None scores every FASTA record.
+        weights, model_args: For a factory model spec, as for
+            :func:`liftgenomics.model.load_model`.
+        options: A :class:`ScoreOptions`; or give its fields as keyword ``settings``.
 
     Returns:
         Output kind -> path of each file written.
@@ -308,44 +341,46 @@ def score_regions(
     Raises:
         LiftGenomicsError: for bad input (files, names, lengths, specs); nothing is left behind.
     """
-    if method not in METHODS:
-        raise LiftGenomicsError(
-            f"unknown attribution method {method!r}; expected one of {', '.join(METHODS)}"
-        )
-    if method != "ism":
-        from liftgenomics.references import parse_reference_spec
-
-        if isinstance(references, str):
-            parse_reference_spec(references)  # fail on a bad spec before reading anything
-    if chunk_regions < 1:
-        raise LiftGenomicsError(f"chunk size must be >= 1, got {chunk_regions}")
-    if batch_size is not None and batch_size < 1:
-        raise LiftGenomicsError(f"batch size must be >= 1 sequence, got {batch_size}")
-    if bigwig:
-        _require_pybigwig()
+    try:
+        options = dataclasses.replace(options or ScoreOptions(), **settings)
+    except TypeError as error:
+        raise LiftGenomicsError(f"score_regions: {error}") from None
+    _check_options(options)
     if not hasattr(model, "forward"):
         from liftgenomics.model import load_model
 
-        model = load_model(model)
+        model = load_model(model, weights=weights, model_args=model_args)
+    model, scored = _scored_model(model, options.scored_model)
     model_length = getattr(model, "input_length", None)
-    region_length = length if length is not None else model_length
+    region_length = options.length if options.length is not None else model_length
     fasta = open_fasta(fasta_path)
     try:
         plan = plan_regions(
             fasta,
             bed_path,
             region_length,
-            pad=pad,
-            use_summit=use_summit,
-            resize_records=length is not None,
+            pad=options.pad,
+            use_summit=options.use_summit,
+            resize_records=options.length is not None,
         )
         if not plan.regions:
             raise LiftGenomicsError(
                 f"no region left to score: all {len(plan.skipped)} run off a chromosome end "
                 "(use --pad to score them N-padded)"
             )
-        n_outputs = _count_outputs(model, plan.length)
-        targets = resolve_targets(target, n_outputs)
+        extra = open_extra_inputs(options.control, model, len(plan.regions))
+        probe_args = extra.rows(plan.regions[:1], 0, plan.length)
+        check_input_length(model, plan.length, probe_args)
+        heads = resolve_heads(
+            _probe(model, plan.length, probe_args),
+            options.output,
+            options.target,
+            options.profile_or_counts,
+        )
+        batch = aligned_batch_size(options, plan.length)
+        first, last = aligned_chunk_bounds(
+            len(plan.regions), options.chunks, options.chunk, batch
+        )
         for region, reason in plan.skipped[:5]:
             warnings.warn(f"skipped {region.name}: {reason}", stacklevel=2)
         if len(plan.skipped) > 5:
@@ -360,25 +395,16 @@ def score_regions(
                 f"{out}: cannot create the output directory ({error})"
             ) from None
         staging = _Staging(out)
-        settings = {
-            "fasta": str(fasta_path),
-            "bed": None if bed_path is None else str(bed_path),
-            "method": method,
-            "references": references if isinstance(references, str) else "tensor",
-            "targets": targets,
-            "length": plan.length,
-            "seed": seed,
-            "pad": pad,
-            "use_summit": use_summit,
-            "regions": len(plan.regions),
-            "skipped": len(plan.skipped),
-        }
+        run_settings = score_settings(
+            fasta_path, bed_path, options, heads, plan, scored, extra.description
+        )
+        if options.chunks > 1:
+            run_settings |= {"chunk": options.chunk, "chunks": options.chunks, "first_row": first}
         try:
             written = _score_and_write(
-                model, fasta, plan, staging, method, references, targets, batch_size, device,
-                seed, bigwig, chunk_regions, progress,
+                model, fasta, plan, staging, heads, options, extra, (first, last), batch
             )
-            staging.path("score.json").write_text(json.dumps(settings, indent=2) + "\n")
+            staging.path("score.json").write_text(json.dumps(run_settings, indent=2) + "\n")
             written["settings"] = out / "score.json"
             staging.commit()
         except BaseException:
@@ -387,6 +413,91 @@ def score_regions(
     finally:
         fasta.close()
     return written
+
+
+def _check_options(options: ScoreOptions) -> None:
+    if options.method not in METHODS:
+        raise LiftGenomicsError(
+            f"unknown attribution method {options.method!r}; expected one of {', '.join(METHODS)}"
+        )
+    if options.method != "ism" and isinstance(options.references, str):
+        from liftgenomics.references import parse_reference_spec
+
+        parse_reference_spec(options.references)  # fail on a bad spec before reading anything
+    if options.chunk_regions < 1:
+        raise LiftGenomicsError(f"chunk size must be >= 1, got {options.chunk_regions}")
+    if options.batch_size is not None and options.batch_size < 1:
+        raise LiftGenomicsError(f"batch size must be >= 1 sequence, got {options.batch_size}")
+    if options.chunks < 1 or not 0 <= options.chunk < options.chunks:
+        raise LiftGenomicsError(
+            f"--chunk {options.chunk} --chunks {options.chunks}: need 0 <= chunk < chunks"
+        )
+    if options.chunks > 1 and options.bigwig:
+        raise LiftGenomicsError(
+            "--bigwig with --chunks > 1: the bigWig is written when the chunks are gathered "
+            "(liftgenomics gather-scores --bigwig)"
+        )
+    if options.scored_model not in ("accessibility", "full"):
+        raise LiftGenomicsError(
+            f"scored model must be 'accessibility' or 'full', not {options.scored_model!r}"
+        )
+    if options.bigwig:
+        _require_pybigwig()
+
+
+def _scored_model(model, choice: str):
+    """A ChromBPNet's accessibility model (interpretation's usual target), else the model."""
+    from torch import nn
+
+    accessibility = getattr(model, "accessibility", None)
+    if choice == "accessibility" and isinstance(accessibility, nn.Module):
+        for attribute in ("input_length",):
+            if hasattr(model, attribute) and not hasattr(accessibility, attribute):
+                setattr(accessibility, attribute, getattr(model, attribute))
+        return accessibility, "accessibility"
+    return model, "full"
+
+
+def _probe(model, length: int, args: tuple):
+    """What the model returns for one all-N sequence (eval mode, flags restored)."""
+    import torch
+
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    flags = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model(
+                torch.zeros((1, 4, length), device=device),
+                *(torch.as_tensor(a, device=device) for a in args),
+            )
+    finally:
+        for module, training in flags.items():
+            module.training = training
+
+
+def score_settings(fasta_path, bed_path, options, heads, plan, scored, control) -> dict:
+    """The settings ``score.json`` records (the same for a run and its gathered chunks)."""
+    return {
+        "fasta": str(fasta_path),
+        "bed": None if bed_path is None else str(bed_path),
+        "method": options.method,
+        "references": options.references if isinstance(options.references, str) else "tensor",
+        "targets": [h.target if h.name == f"task{h.target}" else h.name for h in heads],
+        "heads": [
+            {"name": h.name, "output": h.output, "target": h.target, "files": names}
+            for h, names in zip(heads, file_names(heads).values(), strict=True)
+        ],
+        "scored_model": scored,
+        "control": control,
+        "length": plan.length,
+        "seed": options.seed,
+        "pad": options.pad,
+        "use_summit": options.use_summit,
+        "regions": len(plan.regions),
+        "skipped": len(plan.skipped),
+    }
 
 
 def _require_pybigwig() -> None:
@@ -398,79 +509,105 @@ def _require_pybigwig() -> None:
         ) from None
 
 
-def _count_outputs(model, length: int) -> int:
-    """The number of logits the model returns for one sequence of ``length``."""
-    import torch
+def aligned_batch_size(options: ScoreOptions, length: int) -> int:
+    """Sequences per engine batch: ``--batch-size``, or a fixed default for the device.
 
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    was_training = model.training
-    model.eval()  # a training-mode probe would update BatchNorm statistics
-    try:
-        with torch.no_grad():
-            output = model(torch.zeros((1, 4, length), device=device))
-    except RuntimeError as error:
-        first = str(error).splitlines()[0]
-        raise LiftGenomicsError(
-            f"the model does not accept regions of length {length} ({first}); "
-            "use --length to match its input length"
-        ) from None
-    finally:
-        model.train(was_training)
-    if output.dim() != 2:
-        raise LiftGenomicsError(
-            f"the model must return logits of shape (N, T); it returned {tuple(output.shape)}"
-        )
-    return int(output.shape[1])
+    Batches start at global rows that are multiples of this size, in one process and in every
+    chunk alike (:func:`aligned_chunk_bounds`), so each sequence is scored in the same batch
+    either way: convolution kernels may round differently for another batch size, and a
+    chunked run is to be byte-identical to one process (same device, threads and batch size).
+    """
+    if options.batch_size is not None:
+        return options.batch_size
+    from liftgenomics.attribution.engine import resolve_device
+    from liftgenomics.attribution.methods import get_method
+    from liftgenomics.references import parse_reference_spec
+
+    cuda = resolve_device(options.device).type == "cuda"
+    pairs = GPU_PAIRS_PER_BATCH if cuda else CPU_PAIRS_PER_BATCH
+    method = get_method(options.method)
+    if method.family == "ism":
+        return max(1, pairs // (3 * length))
+    k = 1
+    if method.needs_references and isinstance(options.references, str):
+        k = parse_reference_spec(options.references).n
+    per_sequence = k * (options.steps if method.family == "integrated_gradients" else 1)
+    return max(1, math.ceil(pairs / per_sequence))
+
+
+def aligned_chunk_bounds(n: int, chunks: int, chunk: int, batch: int) -> tuple[int, int]:
+    """Rows [start, stop) of chunk ``chunk`` of ``chunks``, on batch boundaries.
+
+    Whole batches of ``batch`` rows are split as evenly as possible (a chunk may be empty when
+    there are fewer batches than chunks); the last batch may be partial.
+    """
+    blocks = math.ceil(n / batch)
+    lo, hi = chunk_bounds(blocks, chunks, chunk)
+    return min(n, lo * batch), min(n, hi * batch)
 
 
 def _score_and_write(
-    model, fasta, plan, staging, method, references, targets, batch_size, device, seed, bigwig,
-    chunk_regions, progress,
+    model, fasta, plan, staging, heads, options, extra, rows, batch
 ) -> dict[str, Path]:
-    n, length = len(plan.regions), plan.length
-    names = output_names(targets)
+    import torch
+
+    first, last = rows
+    # Streamed blocks hold whole batches, so batches start on multiples of ``batch``.
+    step = math.ceil(options.chunk_regions / batch) * batch
+    n, length = last - first, plan.length
+    names = file_names(heads)
     writers: dict[str, NpzStreamWriter] = {}
     written: dict[str, Path] = {}
     tracks = None
     try:
         writers["ohe"] = NpzStreamWriter(staging.path("ohe.npz"), (n, 4, length))
-        for kind in ("hyp", "contrib"):
-            for t, name in zip(targets, names[kind], strict=True):
-                writers[f"{kind}{t}"] = NpzStreamWriter(staging.path(name), (n, 4, length))
-        if bigwig:
-            tracks = _TrackBuffer(staging.directory, n, len(targets), length)
+        for head in heads:
+            for kind in ("hyp", "contrib"):
+                name = names[head.name][kind]
+                writers[f"{kind}.{head.name}"] = NpzStreamWriter(staging.path(name), (n, 4, length))
+        if options.bigwig:
+            tracks = _TrackBuffer(staging.directory, n, len(heads), length)
         table = staging.path("regions.tsv")
-        meter = Progress(n, enabled=progress)
-        with open(table, "w", encoding="utf-8") as rows:
-            header = ["name", "chrom", "start", "end", "strand", "n_count"]
-            header += [f"prediction_task{t}" for t in targets] + ["max_error"]
-            rows.write("\t".join(header) + "\n")
-            for start in range(0, n, chunk_regions):
-                chunk = plan.regions[start : start + chunk_regions]
+        meter = Progress(n, enabled=options.progress)
+        with open(table, "w", encoding="utf-8") as table_handle:
+            table_handle.write("\t".join(table_header(heads)) + "\n")
+            for start in range(first, last, step):
+                chunk = plan.regions[start : min(start + step, last)]
                 X = fetch_one_hot(fasta, chunk, length)
-                result = attribute_with_details(
-                    model,
-                    X,
-                    references,
-                    targets,
-                    method=method,
-                    hypothetical=True,
-                    batch_size=batch_size,
-                    device=device,
-                    seed=seed,
-                    start_index=start,
-                )
-                hyp = result.scores.numpy()  # (c, T, 4, L)
-                contrib = hyp * X[:, None]
+                args = tuple(torch.as_tensor(a) for a in extra.rows(chunk, start, length))
+                predictions = np.zeros((len(chunk), len(heads)), dtype=np.float32)
+                errors = np.full((len(chunk), len(heads)), np.nan, dtype=np.float32)
                 writers["ohe"].append(X)
-                for j, t in enumerate(targets):
-                    writers[f"hyp{t}"].append(hyp[:, j])
-                    writers[f"contrib{t}"].append(contrib[:, j])
-                if tracks is not None:
-                    tracks.append(contrib.sum(axis=2))
-                _write_rows(rows, chunk, X, result)
-                meter.update(start + len(chunk))
+                position = {head.name: j for j, head in enumerate(heads)}
+                for output, group in group_by_output(heads):
+                    result = attribute_with_details(
+                        model,
+                        X,
+                        options.references,
+                        [head.target for head in group],
+                        forward_args=args,
+                        output=output,
+                        method=options.method,
+                        hypothetical=True,
+                        batch_size=batch,
+                        device=options.device,
+                        seed=options.seed,
+                        steps=options.steps,
+                        start_index=start,
+                    )
+                    hyp = result.scores.numpy()  # (c, T, 4, L)
+                    for k, head in enumerate(group):
+                        j = position[head.name]
+                        head_hyp = np.ascontiguousarray(hyp[:, k])
+                        contrib = head_hyp * X
+                        writers[f"hyp.{head.name}"].append(head_hyp)
+                        writers[f"contrib.{head.name}"].append(contrib)
+                        if tracks is not None:
+                            tracks.append(j, start - first, track_values(contrib))
+                        predictions[:, j] = result.predictions.numpy()[:, k]
+                        errors[:, j] = result.max_error.numpy()[:, k]
+                write_rows(table_handle, chunk, X, predictions, errors)
+                meter.update(start - first + len(chunk))
         for writer in writers.values():
             writer.close()
     except BaseException:
@@ -479,33 +616,54 @@ def _score_and_write(
         if tracks is not None:
             tracks.discard()
         raise
+    finally:
+        close = getattr(extra, "close", None)
+        if close is not None:
+            close()
     written["ohe"] = staging.directory / "ohe.npz"
-    for kind in ("hyp", "contrib"):
-        for t, name in zip(targets, names[kind], strict=True):
-            written[f"{kind}{t}"] = staging.directory / name
+    for head in heads:
+        for kind in ("hyp", "contrib"):
+            written[f"{kind}.{head.name}"] = staging.directory / names[head.name][kind]
     written["regions"] = staging.directory / "regions.tsv"
-    skipped = staging.path("skipped.tsv")
-    with open(skipped, "w", encoding="utf-8") as handle:
-        handle.write("name\tchrom\tstart\tend\treason\n")
-        for region, reason in plan.skipped:
-            handle.write(f"{region.name}\t{region.chrom}\t{region.start}\t{region.end}\t{reason}\n")
     written["skipped"] = staging.directory / "skipped.tsv"
+    write_skipped(staging.path("skipped.tsv"), plan.skipped)
     if tracks is not None:
         try:
-            for j, (t, name) in enumerate(zip(targets, names["bigwig"], strict=True)):
+            for j, head in enumerate(heads):
+                name = names[head.name]["bigwig"]
                 write_bigwig(
                     staging.path(name), plan.regions, tracks.values(j), plan.chrom_lengths
                 )
-                written[f"bigwig{t}"] = staging.directory / name
+                written[f"bigwig.{head.name}"] = staging.directory / name
         finally:
             tracks.discard()
     return written
 
 
-def _write_rows(handle: IO[str], chunk: Sequence[Region], X: np.ndarray, result) -> None:
+def table_header(heads) -> list[str]:
+    """``regions.tsv``'s columns: the region, its N count, a prediction per head, the error."""
+    header = ["name", "chrom", "start", "end", "strand", "n_count"]
+    return header + [f"prediction_{head.name}" for head in heads] + ["max_error"]
+
+
+def track_values(contrib: np.ndarray) -> np.ndarray:
+    """Per-base actual contributions (n, L) of (n, 4, L) ones (the bigWig's values)."""
+    return np.ascontiguousarray(contrib, dtype=np.float32).sum(axis=1)
+
+
+def write_skipped(path: Path, skipped) -> None:
+    """``skipped.tsv``: the intervals that ran off a chromosome, with the reason."""
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("name\tchrom\tstart\tend\treason\n")
+        for region, reason in skipped:
+            handle.write(f"{region.name}\t{region.chrom}\t{region.start}\t{region.end}\t{reason}\n")
+
+
+def write_rows(
+    handle: IO[str], chunk: Sequence[Region], X: np.ndarray, predictions, errors
+) -> None:
+    """``regions.tsv`` rows: the region, its N count, predictions (n, H), the worst error."""
     n_counts = count_ambiguous(X)
-    predictions = result.predictions.numpy()
-    errors = result.max_error.numpy()
     for i, region in enumerate(chunk):
         error = errors[i]
         worst = "nan" if np.isnan(error).all() else f"{float(np.nanmax(error)):.3g}"
@@ -515,21 +673,19 @@ def _write_rows(handle: IO[str], chunk: Sequence[Region], X: np.ndarray, result)
 
 
 class _TrackBuffer:
-    """Per-base actual contributions (n, T, L), kept on disk for the bigWig pass at the end."""
+    """Per-base actual contributions (n, H, L), kept on disk for the bigWig pass at the end."""
 
-    def __init__(self, directory: Path, n: int, n_targets: int, length: int) -> None:
+    def __init__(self, directory: Path, n: int, n_heads: int, length: int) -> None:
         handle, name = tempfile.mkstemp(prefix=".track.", suffix=".f32.part", dir=directory)
         os.close(handle)
         self.path = Path(name)
-        self.array = np.memmap(self.path, dtype=np.float32, mode="w+", shape=(n, n_targets, length))
-        self.filled = 0
+        self.array = np.memmap(self.path, dtype=np.float32, mode="w+", shape=(n, n_heads, length))
 
-    def append(self, values: np.ndarray) -> None:
-        self.array[self.filled : self.filled + len(values)] = values
-        self.filled += len(values)
+    def append(self, head: int, row: int, values: np.ndarray) -> None:
+        self.array[row : row + len(values), head] = values
 
-    def values(self, target_index: int) -> np.ndarray:
-        return self.array[:, target_index]
+    def values(self, head: int) -> np.ndarray:
+        return self.array[:, head]
 
     def discard(self) -> None:
         del self.array
@@ -597,7 +753,7 @@ def plot_region_logo(
     scores_dir: str | os.PathLike,
     region: str,
     out: str | os.PathLike | None = None,
-    target: int | None = None,
+    target: int | str | None = None,
 ) -> Path:
     """Logos of one scored region: actual contributions over hypothetical ones.
 
@@ -605,7 +761,8 @@ def plot_region_logo(
         scores_dir: A directory written by :func:`score_regions`.
         region: The region's name (``regions.tsv``'s first column).
         out: PNG path; default ``scores_dir/logo.<region>.png``.
-        target: Which target when several were scored; default the first.
+        target: Which head when several were scored (a task index, or a head name such as
+            ``counts``); default the first.
 
     Raises:
         LiftGenomicsError: for a directory that is not a scoring output, an unknown region or an
@@ -622,23 +779,25 @@ def plot_region_logo(
         )
     try:
         settings = json.loads(settings_path.read_text())
-        targets = [int(t) for t in settings["targets"]]
+        heads = {str(h["name"]): str(h["files"]["hyp"]) for h in settings["heads"]}
         method, reference_text = str(settings["method"]), str(settings["references"])
     except (ValueError, KeyError, TypeError) as error:
         raise LiftGenomicsError(f"{settings_path}: not a valid score.json ({error})") from None
-    target = targets[0] if target is None else int(target)
-    if target not in targets:
+    if target is None:
+        name = next(iter(heads))
+    else:
+        text = str(target)
+        name = f"task{text}" if text.isdigit() else text
+    if name not in heads:
         raise LiftGenomicsError(
-            f"target {target} was not scored in {directory} (scored: {targets})"
+            f"target {target} was not scored in {directory} (scored: {', '.join(heads)})"
         )
     index = _region_index(table_path, region)
-    names = output_names(targets)
-    position = targets.index(target)
     one_hot = read_npz_rows(directory / "ohe.npz", index, index + 1)[0]
-    hyp = read_npz_rows(directory / names["hyp"][position], index, index + 1)[0]
+    hyp = read_npz_rows(directory / heads[name], index, index + 1)[0]
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in region)
     out = directory / f"logo.{safe}.png" if out is None else Path(out)
-    title = f"{region} — {method}, references {reference_text}, task {target}"
+    title = f"{region} — {method}, references {reference_text}, {name}"
     return plot_sequence_logos(
         one_hot, {method: hyp * one_hot}, out, title=title, hypothetical={method: hyp}
     )

@@ -116,7 +116,9 @@ def test_score_matches_attribute_called_directly(model_dir, genome, tmp_path):
     assert skipped[1].startswith("edge\tchr2\t-15\t25\truns off chr2")
     settings_file = json.loads((out / "score.json").read_text())
     assert settings_file["targets"] == [0, 1] and settings_file["skipped"] == 1
-    assert set(written) >= {"ohe", "hyp0", "hyp1", "contrib0", "contrib1", "regions"}
+    assert set(written) >= {
+        "ohe", "hyp.task0", "hyp.task1", "contrib.task0", "contrib.task1", "regions"
+    }
     assert not [name for name in os.listdir(out) if name.endswith(".part")]
 
 

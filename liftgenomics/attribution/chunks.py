@@ -47,13 +47,14 @@ def attribute_chunk(
     out_path: str | os.PathLike,
     method: str,
     references: str,
-    targets: Sequence[int],
+    targets: Sequence[int | str],
     chunk: int = 0,
     n_chunks: int = 1,
     seed: int = 0,
     steps: int = 10,
     batch_size: int | None = None,
     device: str | None = None,
+    output: int | str | None = None,
 ) -> None:
     """Score one chunk of a one-hot file and save hypothetical scores and errors.
 
@@ -62,8 +63,9 @@ def attribute_chunk(
         ohe_path: One-hot sequences (N, 4, L) as written by ``np.savez_compressed``.
         out_path: ``.npz`` with ``hyp`` (T, n, 4, L), ``max_error`` (n, T), ``predictions``
             (n, T) and ``start``.
-        method, references, targets, seed, steps, batch_size, device: As for
-            :func:`~liftgenomics.attribution.attribute`.
+        method, references, targets, seed, steps, batch_size, device, output: As for
+            :func:`~liftgenomics.attribution.attribute` (targets: indices, ``"profile"``,
+            ``"sum"`` or windows ``"start:stop"``; output: an index or key of a tuple/dict).
         chunk, n_chunks: Which of how many contiguous row ranges to score.
     """
     if not hasattr(model, "forward"):
@@ -77,6 +79,7 @@ def attribute_chunk(
         X[start:stop],
         references,
         list(targets),
+        output=output,
         method=method,
         hypothetical=True,
         batch_size=batch_size,
