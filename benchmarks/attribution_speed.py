@@ -15,8 +15,12 @@ pairs per second each scorer gets through, and prints them with ratios taken rou
   ``deep_lift_shap(..., n_shuffles=K)``;
 * dinucleotide shuffles, ours against tangermeme's (the functions of ``shuffle_speed.py``).
 
-Two models: the paper CNN (L = 200) and a deeper, wider max-pooling CNN (L = 1,000, four
-convolutions of 256 filters). It also reports each scorer's peak memory (above what was held
+Three models: the paper CNN (L = 200), a deeper, wider max-pooling CNN (L = 1,000, four
+convolutions of 256 filters) and a BPNet (L = 2,114, 64 filters, 8 dilated residual layers,
+its count head explained). The gradient floor is timed at its own best batch size (the
+fastest per pair of a few sizes, measured first), ours at the engine's default batch size
+(chosen per model from its activation sizes) unless ``--batch-pairs`` fixes both. It also
+reports each scorer's peak memory (above what was held
 before the call) and how closely our Rescale scores agree with the peers' (per-position sums
 over the four channels: captum leaves −reference on the reference's channel where we and
 tangermeme project onto the base present). Not a test:
@@ -81,8 +85,11 @@ class Setting:
     references: torch.Tensor  # (N, K, 4, L) float32 on the CPU
     device: torch.device
     dtype: torch.dtype
-    batch_pairs: int
+    batch_pairs: int  # the peers' pairs per batch (and ours/the floor's when fixed)
     steps: int
+    output: int | None = None  # the model output explained (BPNet: 1, the counts)
+    fixed_batch: bool = False  # --batch-pairs given: everyone uses it
+    floor_pairs: int = 0  # the floor's best pairs per batch (measured)
     functions: dict[str, Callable[[], object]] = field(default_factory=dict)
 
     @property
@@ -129,11 +136,35 @@ def deep_cnn(
     return model
 
 
+class CountHead(nn.Module):
+    """A BPNet's count head alone, (N, 1): what tangermeme and captum need."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, X):
+        return self.model(X)[1]
+
+
+def bpnet(length: int = 2114) -> nn.Module:
+    """BPNet as bpnet-lite builds it: 64 filters, 8 dilated residual layers, no control."""
+    from liftgenomics.architectures import BPNet
+
+    torch.manual_seed(7)
+    model = BPNet(n_filters=64, n_layers=8, n_control_tracks=0)
+    model.input_length = length
+    return model
+
+
 def build_model(name: str) -> nn.Module:
-    """The benchmark's models by name (``paper``: L = 200; ``deep``: L = 1,000), in eval mode.
+    """The benchmark's models by name (``paper``: L = 200; ``deep``: L = 1,000; ``bpnet``:
+    L = 2,114), in eval mode.
 
     Biases are drawn small and non-zero so that units are not all switched at zero.
     """
+    if name == "bpnet":
+        return bpnet().eval()
     model = paper_cnn(length=200) if name == "paper" else deep_cnn()
     generator = torch.Generator().manual_seed(7)
     with torch.no_grad():
@@ -160,16 +191,46 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def gradient_floor(setting: Setting, target: int = 0) -> torch.Tensor:
+def explained(setting: Setting, output) -> torch.Tensor:
+    """The explained column of a model output (the BPNet's counts)."""
+    chosen = output if setting.output is None else output[setting.output]
+    return chosen[:, 0]
+
+
+def gradient_floor(setting: Setting, pairs: int | None = None) -> torch.Tensor:
     """One forward + backward w.r.t. the input only over all N·K reference inputs."""
+    pairs = pairs or setting.floor_pairs or setting.batch_pairs
     inputs = setting.references.reshape((-1,) + tuple(setting.X.shape[1:]))
     grads = []
-    for start in range(0, inputs.shape[0], setting.batch_pairs):
-        chunk = inputs[start : start + setting.batch_pairs]
+    for start in range(0, inputs.shape[0], pairs):
+        chunk = inputs[start : start + pairs]
         x = chunk.to(setting.device, setting.dtype).requires_grad_(True)
-        (grad,) = torch.autograd.grad(setting.model(x)[:, target].sum(), x)
+        (grad,) = torch.autograd.grad(explained(setting, setting.model(x)).sum(), x)
         grads.append(grad.cpu())
     return torch.cat(grads)
+
+
+def best_floor_pairs(setting: Setting) -> int:
+    """The floor's fastest pairs per batch among a few sizes (each timed twice, best kept)."""
+    if setting.fixed_batch:
+        return setting.batch_pairs
+    k = setting.references.shape[1]
+    total = setting.pairs
+    candidates = sorted({p for p in (1, 2, 5, 10, 20, 40, 80, 160, 320, 640) if p <= total})
+    candidates = [p for p in candidates if p >= min(k, total) // 4] or candidates
+    rates = {}
+    for pairs in candidates:
+        spent = []
+        for _ in range(2):
+            started = time.perf_counter()
+            gradient_floor(setting, pairs)
+            synchronize(setting.device)
+            spent.append(time.perf_counter() - started)
+        rates[pairs] = total / min(spent)
+    best = max(rates, key=rates.get)
+    print(f"floor pairs/s by batch ({setting.name}): "
+          + ", ".join(f"{p}: {r:,.0f}" for p, r in rates.items()) + f" -> {best}")  # fmt: skip
+    return best
 
 
 def ours(setting: Setting, method: str, references, hypothetical: bool = True) -> torch.Tensor:
@@ -179,10 +240,11 @@ def ours(setting: Setting, method: str, references, hypothetical: bool = True) -
         setting.model,
         setting.X,
         references,
-        target=0,
+        0,
         method=method,
+        output=setting.output,
         hypothetical=hypothetical,
-        batch_size=max(1, setting.batch_pairs // k),
+        batch_size=max(1, setting.batch_pairs // k) if setting.fixed_batch else None,
         device=setting.device,
         seed=1,
         steps=setting.steps,
@@ -206,7 +268,7 @@ def tangermeme_scores(setting: Setting, references=None, hypothetical: bool = Tr
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return deep_lift_shap(
-            setting.model,
+            peer_model(setting),
             setting.X,
             target=0,
             batch_size=setting.batch_pairs,
@@ -217,6 +279,11 @@ def tangermeme_scores(setting: Setting, references=None, hypothetical: bool = Tr
             random_state=1,
             **given,
         )
+
+
+def peer_model(setting: Setting) -> nn.Module:
+    """The model as the peers take it: one (N, T) output."""
+    return setting.model if setting.output is None else CountHead(setting.model)
 
 
 def captum_available() -> bool:
@@ -238,7 +305,7 @@ def captum_scores(setting: Setting) -> torch.Tensor:
     from captum.attr import DeepLift
 
     n, k = setting.references.shape[:2]
-    explainer = DeepLift(setting.model)
+    explainer = DeepLift(peer_model(setting))
     inputs = setting.X.repeat_interleave(k, dim=0)
     baselines = setting.references.reshape((-1,) + tuple(setting.X.shape[1:]))
     out = []
@@ -263,9 +330,10 @@ def captum_summation_error(setting: Setting) -> tuple[float, float]:
     r = r.to(setting.device, setting.dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _, error = DeepLift(setting.model).attribute(x, r, target=0, return_convergence_delta=True)
+        model = peer_model(setting)
+        _, error = DeepLift(model).attribute(x, r, target=0, return_convergence_delta=True)
         with torch.no_grad():
-            delta = setting.model(x)[:, 0] - setting.model(r)[:, 0]
+            delta = model(x)[:, 0] - model(r)[:, 0]
     return float(error.abs().max()), float(delta.abs().max())
 
 
@@ -278,7 +346,7 @@ def add_functions(setting: Setting, shuffle_rival: Callable | None) -> None:
         functions[method] = lambda method=method: ours(setting, method, setting.references)
     if tangermeme_scorer() is not None:
         functions[TANGERMEME] = lambda: tangermeme_scores(setting, setting.references)
-    if captum_available():
+    if captum_available() and setting.output is None:
         functions[CAPTUM] = lambda: captum_scores(setting)
     functions[OURS_END_TO_END] = lambda: ours(setting, "deeplift_rescale", f"dinuc:{k}")
     if tangermeme_scorer() is not None:
@@ -395,7 +463,7 @@ def agreement(setting: Setting) -> list[tuple[str, float, float]]:
     peers: dict[str, Callable[[], torch.Tensor]] = {}
     if tangermeme_scorer() is not None:
         peers[TANGERMEME] = lambda: tangermeme_scores(setting, setting.references, False)
-    if captum_available():
+    if captum_available() and setting.output is None:
         peers[CAPTUM] = lambda: captum_scores(setting)
     for name, score in peers.items():
         difference = float((position_sums(score()) - mine).abs().max())
@@ -436,7 +504,9 @@ def print_table(setting: Setting, times: dict, peaks: dict) -> None:
     length = setting.X.shape[2]
     print(
         f"\n== {setting.name}: N={n} sequences x K={k} references, L={length}, "
-        f"{setting.batch_pairs} pairs/batch, {setting.device.type}, {str(setting.dtype)[6:]}, "
+        f"peers {setting.batch_pairs} pairs/batch, floor {setting.floor_pairs}, "
+        f"ours {'fixed' if setting.fixed_batch else 'engine default'}, {setting.device.type}, "
+        f"{str(setting.dtype)[6:]}, "
         f"{torch.get_num_threads()} threads, IG steps={setting.steps} =="
     )
     header = f"{'scorer':<34} {'pairs/s':>9} {'median s':>9} {'vs floor':>9} {'vs tgm':>7}"
@@ -468,7 +538,7 @@ def print_agreement(setting: Setting) -> None:
     print(f"agreement with our deeplift_rescale, per-position sums over channels ({setting.name}):")
     for name, difference, relative in rows:
         print(f"  {name:<58} max |diff| {difference:.2e}  ({relative:.1e} of max |score|)")
-    if captum_available():
+    if captum_available() and setting.output is None:
         error, delta = captum_summation_error(setting)
         print(
             f"  captum's own summation-to-delta error (first batch): {error:.2e} with max "
@@ -498,13 +568,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sequences", type=int, default=32, help="N for the paper CNN")
     parser.add_argument("--deep-sequences", type=int, default=8, help="N for the deep CNN")
+    parser.add_argument("--bpnet-sequences", type=int, default=2, help="N for the BPNet")
     parser.add_argument("--references", type=int, default=20, help="K per sequence")
-    parser.add_argument("--models", nargs="+", choices=("paper", "deep"), default=["paper", "deep"])
+    parser.add_argument("--models", nargs="+", choices=("paper", "deep", "bpnet"),
+                        default=["paper", "deep", "bpnet"])  # fmt: skip
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds")
-    parser.add_argument("--batch-pairs", type=int, default=320, help="pairs per batch, all")
+    parser.add_argument(
+        "--batch-pairs", type=int, default=None,
+        help="pairs per batch for everyone (default: peers 320, ours the engine's, floor best)",
+    )  # fmt: skip
     parser.add_argument("--steps", type=int, default=10, help="integrated-gradients steps")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
     parser.add_argument(
@@ -533,10 +608,14 @@ def make_setting(name: str, args: argparse.Namespace) -> Setting:
     device = resolve(args.device)
     dtype = getattr(torch, args.dtype)
     model = build_model(name).to(device, dtype)
-    n = args.sequences if name == "paper" else args.deep_sequences
-    X, references = make_data(n, args.references, model.input_length, seed=11)
-    label = "paper CNN" if name == "paper" else "deep max-pool CNN"
-    return Setting(label, model, X, references, device, dtype, args.batch_pairs, args.steps)
+    n = {"paper": args.sequences, "deep": args.deep_sequences, "bpnet": args.bpnet_sequences}
+    X, references = make_data(n[name], args.references, model.input_length, seed=11)
+    label = {"paper": "paper CNN", "deep": "deep max-pool CNN", "bpnet": "BPNet counts"}[name]
+    fixed = args.batch_pairs is not None
+    return Setting(
+        label, model, X, references, device, dtype, args.batch_pairs or 320, args.steps,
+        output=1 if name == "bpnet" else None, fixed_batch=fixed,
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -561,6 +640,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     for name in args.models:
         setting = make_setting(name, args)
+        setting.floor_pairs = best_floor_pairs(setting)
         add_functions(setting, shuffle_rival)
         if args.profile:
             profile(setting, args.profile, args.profile_rows)

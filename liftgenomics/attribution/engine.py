@@ -35,8 +35,11 @@ __all__ = ["METHODS", "AttributionOptions", "AttributionResult", "attribute"]
 SUMMATION_TOLERANCE = 1e-4
 #: The same for half-precision models (checked in float64 all the same).
 HALF_SUMMATION_TOLERANCE = 2e-2
-#: (sequence, reference) pairs per batch on a CPU; large enough to keep the cores busy.
+#: (sequence, reference) pairs per batch on a CPU when the model's activations are unknown.
 CPU_PAIRS_PER_BATCH = 320
+#: Activation bytes per batch on a CPU (DeepLIFT: sized from the probe pass): ~320 pairs of
+#: the paper CNN, one sequence's references of a BPNet.
+CPU_ACTIVATION_BYTES = 48 * 2**20
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,7 @@ def attribute_with_details(
         plan = _check(model, method, X, forward_args, targets, options, device, dtype)
         scorer = _Scorer(model, method, plan, targets, options, device, dtype)
         per_batch = options.batch_size or default_batch_size(
-            method, sources, options.steps, length, device
+            method, sources, options.steps, length, device, plan
         )
         start = 0
         while start < n:
@@ -676,16 +679,26 @@ def _spec_source(
 
 
 def default_batch_size(
-    method: Method, sources, steps: int, length: int, device: torch.device
+    method: Method, sources, steps: int, length: int, device: torch.device, plan=None
 ) -> int:
-    """Sequences per batch: ~320 pairs on a CPU, memory-sized on a GPU."""
+    """Sequences per batch: sized by the model's activations on a CPU, by memory on a GPU.
+
+    With a plan (DeepLIFT), a CPU batch holds about ``CPU_ACTIVATION_BYTES`` of activations
+    (the probe pass counted them per sequence); deterministic, so the same model always gets
+    the same batches. Otherwise ~320 pairs.
+    """
     pairs = CPU_PAIRS_PER_BATCH
+    if plan is not None and plan.elements > 0:
+        bytes_per_pair = 4 * plan.elements
+        pairs = int(min(4096, max(1, CPU_ACTIVATION_BYTES // bytes_per_pair)))
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         # ~ bytes of activations, multipliers and gradients per pair for a conv net of this
         # length; a quarter of free memory leaves room for the allocator and the model.
         per_pair = 4 * length * 4096
-        pairs = max(CPU_PAIRS_PER_BATCH, min(65536, free // 4 // per_pair))
+        if plan is not None and plan.elements > 0:
+            per_pair = 3 * 4 * plan.elements  # activations, multipliers, gradients
+        pairs = max(1, min(65536, free // 4 // per_pair))
     if method.family == "ism":
         return max(1, pairs // (3 * length) or 1)
     k = 1 if sources is None else int(sources(0, 1).shape[1])

@@ -72,6 +72,7 @@ class Plan:
     mode: str
     steps: list[Step]
     output_node: tuple[int, int] | tuple
+    elements: int = 0  # activation elements per sequence (sizes the batches)
 
     def count(self, rule: str) -> int:
         """How many steps got ``rule``."""
@@ -156,6 +157,7 @@ class RuleMode(TorchFunctionMode):
         self.recorded = recorded if recorded is not None else {}
         self.consume = consume
         self.steps: list[Step] = []
+        self.elements = 0  # activation elements the probe produced (one sequence)
         self.nodes = _Nodes()
         self.cursor = 0
         self.chain_inputs: dict[int, tuple] = {}
@@ -266,6 +268,7 @@ class RuleMode(TorchFunctionMode):
         outputs: list = []
         _tensors_in(result, outputs)
         step.outputs = max(1, len(outputs))
+        self.elements += sum(t.numel() for t in outputs if t.is_floating_point())
         self.steps.append(step)
         return self._register(index, result, target)
 
@@ -555,7 +558,7 @@ def resolve_plan(mode_name: str, probed: RuleMode, output_tensor: torch.Tensor) 
     if mode_name == "guided":
         for step in steps:
             step.store = False
-    return Plan(mode_name, steps, output_node)
+    return Plan(mode_name, steps, output_node, probed.elements)
 
 
 def _live_steps(steps: list[Step], output_node) -> set[int]:
