@@ -119,7 +119,7 @@ def test_linear_model_all_methods_agree_and_hypothetical_is_exact_change(device)
     x = random_one_hot(4, length, generator)
     refs = random_one_hot(12, length, generator).reshape(4, 3, 4, length)
     kwargs = {"target": 1, "device": device, "hypothetical": True}
-    with_references = [*DEEPLIFT, "integrated_gradients"]
+    with_references = [*DEEPLIFT, "integrated_gradients", "grad_input_delta"]
     results = {m: attribute(model, x, refs, method=m, **kwargs) for m in with_references}
     first = results["deeplift_rescale"]
     for method, scores in results.items():

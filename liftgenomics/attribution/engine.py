@@ -298,7 +298,7 @@ class _Scorer:
         if family == "deeplift":
             return self._deeplift(xb, refs, args)
         if family == "gradient":
-            return self._gradient(xb, args)
+            return self._gradient(xb, refs, args)
         if family == "integrated_gradients":
             return self._integrated_gradients(xb, refs, args)
         return self._ism(xb, args)
@@ -380,11 +380,15 @@ class _Scorer:
                 )
                 yield grad, chosen.detach()
 
-    def _gradient(self, xb, args) -> _Batch:
+    def _gradient(self, xb, refs, args) -> _Batch:
         scores, predictions = [], []
         for grad, chosen in self.gradients(xb, args):
-            # The paper's: the gradient times the input itself; hypothetically, the gradient.
-            scores.append(grad if self.options.hypothetical else grad * xb)
+            if refs is not None:  # grad_input_delta: the gradient at x is the same for all K
+                mean_ref = refs.mean(dim=1, keepdim=True)
+                scores.append(project(grad.unsqueeze(1), mean_ref, xb, self.options.hypothetical))
+            else:
+                # The paper's: the gradient times the input itself; hypothetically, the gradient.
+                scores.append(grad if self.options.hypothetical else grad * xb)
             predictions.append(chosen)
         return _Batch(torch.stack(scores, dim=1).float(), torch.stack(predictions, dim=1).float())
 

@@ -31,6 +31,9 @@ REGISTRY: dict[str, Method] = {
                "gradient × input (the paper's; no reference)"),
         Method("guided_backprop", "gradient", "guided", False, False,
                "guided backpropagation × input (no reference)"),
+        Method("grad_input_delta", "gradient", None, True, False,
+               "gradient × (input − reference): mean-centred gradient × input for a flat "
+               "reference (what grad_input was before it became the paper's)"),
         Method("integrated_gradients", "integrated_gradients", None, True, False,
                "integrated gradients from each reference (midpoint rule)"),
         Method("ism", "ism", None, False, False, "in-silico mutagenesis"),
@@ -42,7 +45,7 @@ REGISTRY: dict[str, Method] = {
                "DeepLIFT's genomics default: RevealCancel after dense layers, Rescale elsewhere"),
     )
 }  # fmt: skip
-#: Method names in the order the paper's figure lists them.
+#: Method names: the paper's seven, then our variants.
 METHODS = tuple(REGISTRY)
 #: Methods that score any differentiable model (no rule check).
 ANY_MODEL = ("grad_input", "integrated_gradients", "ism")
