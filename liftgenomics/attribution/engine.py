@@ -342,13 +342,16 @@ class _Scorer:
                 yield grad.reshape(refs.shape), chosen_x.detach(), chosen_r.detach().reshape(b, k)
 
     def _deeplift(self, xb, refs, args) -> _Batch:
-        delta_x = xb.unsqueeze(1) - refs
         scores, predictions, totals, deltas = [], [], [], []
         for multipliers, chosen_x, chosen_r in self.multipliers(xb, refs, args):
-            # Sums in float64: the check must not fail on the accumulation's own rounding.
-            totals.append((delta_x.double() * multipliers.double()).sum(dim=(2, 3)))
+            # Σ_c ref_c·m_c and Σ_c x_c·m_c per position, without (b, K, 4, L) temporaries.
+            ref_m = torch.einsum("bkcl,bkcl->bkl", refs, multipliers)
+            x_m = torch.einsum("bcl,bkcl->bkl", xb, multipliers)
+            # Position sums in float64: the check must not fail on its own rounding.
+            totals.append((x_m - ref_m).double().sum(dim=2))
             deltas.append(chosen_x.double().unsqueeze(1) - chosen_r.double())
-            scores.append(project(multipliers, refs, xb, self.options.hypothetical))
+            hyp = (multipliers - ref_m.unsqueeze(2)).mean(dim=1)
+            scores.append(hyp if self.options.hypothetical else hyp * xb)
             predictions.append(chosen_x)
         total = torch.stack(totals, dim=1)
         delta = torch.stack(deltas, dim=1)
