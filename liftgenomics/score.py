@@ -377,7 +377,8 @@ def score_regions(
             options.target,
             options.profile_or_counts,
         )
-        batch = aligned_batch_size(options, plan.length)
+        # A streamed block holds whole batches: a batch never exceeds the block size.
+        batch = min(aligned_batch_size(options, plan.length), options.chunk_regions)
         first, last = aligned_chunk_bounds(
             len(plan.regions), options.chunks, options.chunk, batch
         )
