@@ -243,11 +243,10 @@ def _check(model, method: Method, X, forward_args, targets, options, device, dty
     try:
         return tracer.resolve_plan(method.rule_mode, probed, selected)
     except LiftGenomicsError as error:
-        if method.family != "deeplift":
+        if method.family != "deeplift" or "ism" in str(error):
             raise
         raise LiftGenomicsError(
-            f"{error} — {method.name} cannot score this model exactly; "
-            f"{', '.join(ANY_MODEL)} can"
+            f"{error} ({', '.join(ANY_MODEL)} score any differentiable model)"
         ) from None
 
 

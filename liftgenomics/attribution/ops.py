@@ -76,6 +76,11 @@ LAYER_NORM = {F.layer_norm}
 RMS_NORM = {F.rms_norm} if hasattr(F, "rms_norm") else set()
 MAXPOOL = {F.max_pool1d, F.max_pool1d_with_indices}
 DETACH = _collect("detach")
+#: New tensors shaped like their argument but not computed from its values: constants.
+CONSTANT_RESULT = _collect(
+    "zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like",
+    "randint_like", "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor",
+)  # fmt: skip
 SHAPLEY_BINARY = _collect("maximum", "minimum", "fmax", "fmin", "atan2", "hypot")
 TWO_TENSOR_MAX = _collect("max", "min")
 REDUCE = _collect("logsumexp", "amax", "amin")

@@ -38,10 +38,15 @@ from liftgenomics.errors import LiftGenomicsError
 
 
 def tolerance(z: torch.Tensor) -> float:
-    """Below this |Δz| a quotient Δy/Δz is replaced by its limit (scaled to the dtype)."""
+    """Below this |Δz|/(1 + |z|) a quotient Δy/Δz is replaced by its limit (by dtype)."""
     if z.dtype in (torch.float16, torch.bfloat16):
         return 1e-3
     return DELTA_EPS
+
+
+def vanishing(delta: torch.Tensor, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
+    """Where |Δ| is too small, relative to the values it separates, for a quotient."""
+    return delta.abs() < tolerance(delta) * (1 + 0.5 * (z_a + z_b).abs())
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,7 @@ def rescale_multiplier(
 
 def _rescale_eager(rule, f, z_x, z_r, y_x, y_r) -> torch.Tensor:
     delta_z = z_x - z_r
-    small = delta_z.abs() < tolerance(z_r)
+    small = vanishing(delta_z, z_x, z_r)
     multiplier = (y_x - y_r).div_(delta_z.masked_fill_(small, 1.0))
     if bool(small.any()):
         # Only the (few) elements with a vanishing difference need the gradient limit.
@@ -162,9 +167,8 @@ def revealcancel_multipliers(
     y_neg = f(z_r + delta_neg)
     dy_pos = 0.5 * ((y_pos - y_r) + (y_x - y_neg))
     dy_neg = 0.5 * ((y_neg - y_r) + (y_x - y_pos))
-    eps = tolerance(z_r)
-    small_pos = delta_pos.abs() < eps
-    small_neg = delta_neg.abs() < eps
+    small_pos = vanishing(delta_pos, z_r, z_r + delta_pos)
+    small_neg = vanishing(delta_neg, z_r, z_r + delta_neg)
     m_pos = dy_pos / torch.where(small_pos, torch.ones_like(delta_pos), delta_pos)
     m_neg = dy_neg / torch.where(small_neg, torch.ones_like(delta_neg), delta_neg)
     # Limits as a part -> 0: the mean of the gradients at the two points the part moves between.

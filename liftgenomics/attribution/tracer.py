@@ -198,7 +198,7 @@ class RuleMode(TorchFunctionMode):
         for value in kwargs.values():
             _tensors_in(value, tensors)
         deps = [node for node in map(self.nodes.get, tensors) if node is not None]
-        if not deps:
+        if not deps or func in ops.CONSTANT_RESULT:
             return func(*args, **kwargs)
         if self.phase == "guided":
             return self._guided(func, args, kwargs)
