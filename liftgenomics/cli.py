@@ -233,8 +233,10 @@ def _add_score(subparsers) -> None:
         help="score your own FASTA (+ BED) regions; TF-MoDISco-ready output",
         description="Score every record of a FASTA, or BED intervals of a genome FASTA resized "
         "around their centre (narrowPeak: summit) to the model's input length, and write "
-        "ohe.npz, hyp.npz, contrib.npz (per target when several), regions.tsv, skipped.tsv, "
-        "score.json and, with --bigwig, a bigWig track. Files appear only when all are done.",
+        "ohe.npz, hyp.npz, contrib.npz (hyp.HEAD.npz, ... per head when several: task0, "
+        "counts, profile, ...), regions.tsv, skipped.tsv, score.json and, with --bigwig, "
+        "bigWig tracks. A BPNet/ChromBPNet gets both heads by default; a ChromBPNet is scored "
+        "on its accessibility model. Files appear only when all are done.",
     )
     _add_model_arguments(parser)
     parser.add_argument(

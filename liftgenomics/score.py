@@ -6,17 +6,21 @@ results to disk as it goes, so memory stays flat however many regions there are.
 output directory:
 
 - ``ohe.npz``: the one-hot inputs (N, 4, L);
-- ``hyp.npz`` / ``contrib.npz`` (one target) or ``hyp.task{t}.npz`` / ``contrib.task{t}.npz``
-  (several): hypothetical and actual contributions (N, 4, L) float32. Each file holds one array
-  under ``arr_0``, exactly as ``np.savez_compressed(path, A)`` writes it, which is what
-  ``modisco motifs -s ohe.npz -a hyp.npz`` reads;
+- ``hyp.npz`` / ``contrib.npz`` (one target) or ``hyp.{head}.npz`` / ``contrib.{head}.npz``
+  (several heads, or BPNet's named ``counts``/``profile`` heads; see :mod:`liftgenomics.heads`):
+  hypothetical and actual contributions (N, 4, L) float32. Each file holds one array under
+  ``arr_0``, as ``np.savez_compressed(path, A)`` writes it (the same bytes for the same rows,
+  fixed zip timestamp), which is what ``modisco motifs -s ohe.npz -a hyp.npz`` reads;
 - ``regions.tsv``: one row per scored region in output order (name, chrom, start, end, strand,
-  N count — every base that is not A/C/G/T, padding included —, the prediction per target,
+  N count — every base that is not A/C/G/T, padding included —, the explained value per head,
   the summation-to-delta max error);
 - ``skipped.tsv``: intervals skipped for running off a chromosome end;
-- ``score.json``: the settings of the run (method, references, targets, seed, length, ...);
-- with ``bigwig``: ``contrib.bw`` (or ``contrib.task{t}.bw``), per-base actual contributions over
+- ``score.json``: the settings of the run (method, references, heads, seed, length, ...);
+- with ``bigwig``: ``contrib.bw`` (or ``contrib.{head}.bw``), per-base actual contributions over
   the scored intervals, overlapping intervals averaged.
+
+``--chunk i --chunks n`` scores one of n contiguous parts (whole batches each), which
+:mod:`liftgenomics.gather` joins into the same files, byte for byte.
 
 Every file is written under a temporary name and renamed only when all of them are complete, so a
 failure or Ctrl-C leaves nothing that looks finished.
@@ -243,34 +247,6 @@ def _is_score_output(name: str) -> bool:
     return _OUTPUT_NAME.fullmatch(name) is not None
 
 
-def resolve_targets(spec: str | int | Sequence[int], n_outputs: int) -> list[int]:
-    """``0``, ``"1,2"`` or ``"all"`` -> a list of valid output indices."""
-    if isinstance(spec, int):
-        targets = [spec]
-    elif isinstance(spec, str):
-        text = spec.strip()
-        if text == "all":
-            return list(range(n_outputs))
-        try:
-            targets = [int(part) for part in text.split(",") if part.strip()]
-        except ValueError:
-            raise LiftGenomicsError(
-                f"--target must be an index, a comma-separated list or 'all', not {spec!r}"
-            ) from None
-    else:
-        targets = [int(t) for t in spec]
-    if not targets:
-        raise LiftGenomicsError("--target: at least one task index is needed")
-    for target in targets:
-        if not 0 <= target < n_outputs:
-            raise LiftGenomicsError(
-                f"target {target} is out of range: the model has {n_outputs} outputs"
-            )
-    if len(set(targets)) != len(targets):
-        raise LiftGenomicsError(f"--target lists a task twice: {spec!r}")
-    return targets
-
-
 @dataclass(frozen=True)
 class ScoreOptions:
     """How :func:`score_regions` explains and writes (every setting after the files).
@@ -377,7 +353,8 @@ def score_regions(
             options.target,
             options.profile_or_counts,
         )
-        batch = aligned_batch_size(options, plan.length)
+        # A streamed block holds whole batches: a batch never exceeds the block size.
+        batch = min(aligned_batch_size(options, plan.length), options.chunk_regions)
         first, last = aligned_chunk_bounds(
             len(plan.regions), options.chunks, options.chunk, batch
         )

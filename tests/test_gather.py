@@ -115,3 +115,31 @@ def test_bad_score_options_exit_2_and_write_nothing(files, tmp_path, capsys, ext
     error = capsys.readouterr().err.strip().splitlines()
     assert message in error[-1] and error[-1].startswith("liftgenomics: error:")
     assert not out.exists() or not os.listdir(out)
+
+
+def test_attribute_takes_output_and_named_targets(tmp_path):
+    """``attribute --output 0 --targets profile,sum`` scores BPNet's profile head twice."""
+    from liftgenomics.architectures import bpnet
+    from liftgenomics.attribution import attribute
+
+    args = {"n_filters": 2, "n_layers": 1, "n_control_tracks": 0, "length": 120}
+    torch.manual_seed(3)
+    model = bpnet(**args)
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    rng = np.random.default_rng(0)
+    X = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (3, 120))].transpose(0, 2, 1)
+    np.savez_compressed(tmp_path / "x.npz", X)
+    argv = ["attribute", "--model", "liftgenomics.architectures:bpnet", "--model-args",
+            json.dumps(args), "--weights", str(tmp_path / "w.pt"), "--ohe",
+            str(tmp_path / "x.npz"), "--output", "0", "--targets", "profile,sum", "--method",
+            "deeplift_rescale", "--references", "flat", "--device", "cpu", "--out",
+            str(tmp_path / "o.npz")]  # fmt: skip
+    assert main(argv) == 0
+    with np.load(tmp_path / "o.npz") as saved:
+        hyp = saved["hyp"]
+    assert hyp.shape == (2, 3, 4, 120)
+    for j, target in enumerate(("profile", "sum")):
+        direct = attribute(model, X, "flat", target, output=0, method="deeplift_rescale",
+                           hypothetical=True, device="cpu")  # fmt: skip
+        np.testing.assert_allclose(hyp[j], direct.numpy(), rtol=1e-6, atol=1e-8)
+    assert not np.allclose(hyp[0], hyp[1])

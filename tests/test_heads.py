@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -93,3 +96,37 @@ def test_planned_files_match_the_resolved_ones():
         assert planned_hyp_files(**kwargs) == resolved
     assert planned_hyp_files(target=[0]) == {"task0": "hyp.npz"}
     assert planned_hyp_files() is None and planned_hyp_files(target="all") is None
+
+
+def test_chrombpnet_scores_its_accessibility_model_both_heads(tmp_path):
+    """A full ChromBPNet .h5, scored by default: both heads of the accessibility model, whose
+    explained values match the Keras model's own predictions (TensorFlow, recorded)."""
+    import numpy as np
+
+    from liftgenomics.cli import main
+
+    data = Path(__file__).parent / "data" / "chrombpnet"
+    keras = np.load(data / "predictions.npz")
+    X = keras["X"]
+    letters = np.array(list("ACGT"))
+    with open(tmp_path / "seqs.fa", "w") as handle:
+        for i, x in enumerate(X):
+            bases = np.where(x.sum(axis=0) == 0, "N", letters[x.argmax(axis=0)])
+            handle.write(f">s{i}\n{''.join(bases)}\n")
+    out = tmp_path / "out"
+    argv = ["score", "--model", f"chrombpnet:{data / 'full.h5'}", "--fasta",
+            str(tmp_path / "seqs.fa"), "--method", "deeplift_rescale", "--references", "flat",
+            "--device", "cpu", "--quiet", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    settings = json.loads((out / "score.json").read_text())
+    assert settings["scored_model"] == "accessibility"
+    assert [h["name"] for h in settings["heads"]] == ["counts", "profile"]
+    rows = [line.split("\t") for line in (out / "regions.tsv").read_text().splitlines()]
+    counts = [float(row[6]) for row in rows[1:]]
+    profile = [float(row[7]) for row in rows[1:]]
+    np.testing.assert_allclose(counts, keras["nobias_counts"][:, 0], rtol=1e-4)
+    logits = keras["nobias_profile"].astype(np.float64)
+    centred = logits - logits.mean(axis=1, keepdims=True)
+    weights = np.exp(centred) / np.exp(centred).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(profile, (weights * centred).sum(axis=1), rtol=1e-4, atol=1e-5)
+    assert {"hyp.counts.npz", "hyp.profile.npz"} <= {p.name for p in out.iterdir()}

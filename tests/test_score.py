@@ -21,7 +21,6 @@ from liftgenomics.score import (
     NpzStreamWriter,
     merged_track,
     read_npz_rows,
-    resolve_targets,
     score_regions,
 )
 
@@ -207,15 +206,6 @@ def test_a_short_stream_is_refused(tmp_path):
     writer.append(np.zeros((2, 4, 2)))
     with pytest.raises(LiftGenomicsError, match="wrote 2 rows, expected 3"):
         writer.close()
-
-
-def test_targets():
-    assert resolve_targets("all", 3) == [0, 1, 2]
-    assert resolve_targets("1,2", 3) == [1, 2]
-    assert resolve_targets(0, 3) == [0]
-    for bad, message in (("3", "out of range"), ("x", "'all'"), ("1,1", "twice")):
-        with pytest.raises(LiftGenomicsError, match=message):
-            resolve_targets(bad, 3)
 
 
 @IGNORE_SKIPPED
