@@ -143,9 +143,8 @@ def test_summary_mean_sd_min_max_by_hand():
 
 
 def test_a_single_seed_has_no_sd():
-    table = summarise_replicates(
-        per_seed_table({("ism", "flat", GATA): [0.3]}), pd.DataFrame(columns=["seed", "task", "auroc"])
-    )
+    no_model = pd.DataFrame(columns=["seed", "task", "auroc"])
+    table = summarise_replicates(per_seed_table({("ism", "flat", GATA): [0.3]}), no_model)
     row = table[table["metric"] == "false_negative_rate"].iloc[0]
     assert row["mean"] == 0.3 and np.isnan(row["sd"])
 
