@@ -116,9 +116,7 @@ def test_summary_mean_sd_min_max_by_hand():
             ("deeplift_genomics", "flat", TAL): [0.0, np.nan, 0.5],
         }
     )
-    model = pd.DataFrame(
-        {"seed": [0, 1, 2], "task": ["task0"] * 3, "auroc": [0.98, 0.99, np.nan]}
-    )
+    model = pd.DataFrame({"seed": [0, 1, 2], "task": ["task0"] * 3, "auroc": [0.98, 0.99, np.nan]})
     table = summarise_replicates(per_seed, model)
     fn = table[table["metric"] == "false_negative_rate"].set_index("motif")
     gata = fn.loc[GATA]
@@ -250,8 +248,8 @@ def test_cli_writes_both_tables_and_the_figure(tmp_path):
         replicates=ReplicateResults.read(out / "replicates.tsv", out / "comparisons.tsv", figure),
     ).read_text(encoding="utf-8")
     assert "Replicates: 5 seeds" in page and "one-sided" in page
-    assert page.count("<td class=\"text\">holds</td>") == 1
-    assert page.count("<td class=\"text\">reversed</td>") == 1
+    assert page.count('<td class="text">holds</td>') == 1
+    assert page.count('<td class="text">reversed</td>') == 1
     assert "0.997" in page and "1/32 = 0.0312" in page
 
 
