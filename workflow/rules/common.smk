@@ -1,11 +1,13 @@
 # Shared values: the interpreter Snakemake runs under (so the installed package is found
 # without activating anything), the reference names, the GPU request, and the runs.
 #
-# Every rule from simulate to plot is parameterised by a run prefix, the wildcard {run}: empty
+# The rules from simulate to plot take a run prefix, the wildcard {run}, which is empty
 # for the ordinary run (results/simulation, results/model, ... as always), and
 # "replicates/seed{s}/" for replicate s when config `replicates.seeds` names several seeds
 # (results/replicates/seed{s}/simulation, ...). Each replicate is its own independent chain of
 # jobs; only the summary step (rules/replicates.smk) joins them.
+import re
+
 from liftgenomics.references import parse_reference_spec
 
 PYTHON = sys.executable
@@ -56,7 +58,7 @@ def replicate_seed(wildcards):
     """Replicate s's seed s, from its run prefix; None for the ordinary run."""
     if not wildcards.run:
         return None
-    return int(wildcards.run.rstrip("/").removeprefix("replicates/seed"))
+    return int(re.fullmatch(r"replicates/seed(\d+)/", wildcards.run).group(1))
 
 
 def run_seed(wildcards, stage):
