@@ -536,13 +536,14 @@ def plot_replicate_false_negatives(replicates: pd.DataFrame, out: str | os.PathL
     motifs = _in_order(chosen["motif"])
     colours = _motif_colours(motifs)
     width = 0.8 / len(motifs)
+    # One panel per reference, stacked, so that methods line up across references.
     figure, axes = plt.subplots(
-        1, len(references), figsize=(0.4 + (1.0 + 0.9 * len(methods)) * len(references), 3.6),
-        sharey=True, squeeze=False,
+        len(references), 1, figsize=(1.6 + 0.9 * len(methods), 0.6 + 2.6 * len(references)),
+        sharex=True, squeeze=False,
     )  # fmt: skip
     # A small fixed jitter, so seeds with equal rates stay visible side by side.
     jitter = np.linspace(-0.3, 0.3, len(seed_columns)) * width
-    for axis, reference in zip(axes[0], references, strict=True):
+    for axis, reference in zip(axes[:, 0], references, strict=True):
         for k, motif in enumerate(motifs):
             offset = (k - (len(motifs) - 1) / 2) * width
             for i, method in enumerate(methods):
@@ -561,12 +562,13 @@ def plot_replicate_false_negatives(replicates: pd.DataFrame, out: str | os.PathL
         axis.set_xticklabels([m.replace("_", "\n") for m in methods], fontsize=7)
         axis.set_title(f"reference {reference}", fontsize=9)
         axis.tick_params(axis="y", labelsize=7)
-    axes[0][0].set_ylabel(
-        f"task-0 false-negative rate\n(log-odds ≥ {STRONG_LOG_ODDS:g}, score ≤ 0)", fontsize=8
-    )
+        axis.set_ylabel(
+            f"task-0 false-negative rate\n(log-odds ≥ {STRONG_LOG_ODDS:g}, score ≤ 0)",
+            fontsize=8,
+        )
     handles = [Line2D([], [], ls="", marker="o", color=colours[m], label=m) for m in motifs]
     handles.append(Line2D([], [], color="k", label="mean over seeds"))
-    axes[0][-1].legend(
+    axes[0, 0].legend(
         handles=handles, fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0)
     )
     figure.suptitle(
