@@ -489,6 +489,34 @@ def _run_figures(args: argparse.Namespace) -> None:
     write_text_atomic(Path(args.out) / "figures.json", json.dumps(index, indent=2) + "\n")
 
 
+def _add_replicates(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "replicates",
+        help="spread of the metrics over seeds and paired method comparisons",
+        description="Join per-seed summary.tsv and model metrics.json files into "
+        "replicates.tsv (mean, sd, min-max per metric; the model's test auROC per seed) and "
+        "comparisons.tsv (per-seed false-negative-rate differences of the paper's method "
+        "pairs, exact sign-flip test, one-sided in the paper's direction).",
+    )
+    parser.add_argument("--summaries", nargs="+", required=True, help="summary.tsv per seed")
+    parser.add_argument(
+        "--model-metrics", nargs="+", required=True, help="model metrics.json per seed"
+    )
+    parser.add_argument("--seeds", nargs="+", type=int, required=True, help="seeds, in order")
+    parser.add_argument("--alpha", type=float, default=0.05, help="level of the verdicts")
+    parser.add_argument("--figure", help="also draw the per-seed false-negative PNG here")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.set_defaults(run=_run_replicates)
+
+
+def _run_replicates(args: argparse.Namespace) -> None:
+    from liftgenomics.replicates import summarise_runs
+
+    summarise_runs(
+        args.summaries, args.model_metrics, args.seeds, args.out, args.alpha, args.figure
+    )
+
+
 def _add_report(subparsers) -> None:
     parser = subparsers.add_parser(
         "report",
@@ -500,6 +528,9 @@ def _add_report(subparsers) -> None:
     parser.add_argument("--summary", required=True, help="summary.tsv written by 'evaluate'")
     parser.add_argument("--model-metrics", help="the model's metrics.json")
     parser.add_argument("--settings", default="{}", help="the run's settings as JSON")
+    parser.add_argument("--replicates", help="replicates.tsv (adds the replicate section)")
+    parser.add_argument("--comparisons", help="comparisons.tsv, with --replicates")
+    parser.add_argument("--replicates-figure", help="per-seed false-negative PNG")
     parser.add_argument("--out", required=True, help="output .html")
     parser.set_defaults(run=_run_report)
 
@@ -526,7 +557,17 @@ def _run_report(args: argparse.Namespace) -> None:
         figures=figures,
         settings=_json_object(args.settings),
         model_metrics=model_metrics,
+        replicates=_replicate_results(args),
     )
+
+
+def _replicate_results(args: argparse.Namespace):
+    """The replicate tables for the report, or None without --replicates."""
+    if args.replicates is None:
+        return None
+    from liftgenomics.report import ReplicateResults
+
+    return ReplicateResults.read(args.replicates, args.comparisons, args.replicates_figure)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -558,6 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_logo(subparsers)
     _add_evaluate(subparsers)
     _add_figures(subparsers)
+    _add_replicates(subparsers)
     _add_report(subparsers)
     return parser
 

@@ -504,3 +504,76 @@ def plot_pwm_logos(
         axis.tick_params(labelsize=6)
     figure.tight_layout()
     return _save(figure, out)
+
+
+def plot_replicate_false_negatives(replicates: pd.DataFrame, out: str | os.PathLike) -> Path:
+    """Task-0 false-negative rates over seeds: one point per seed, a bar at the mean.
+
+    One panel per reference; methods along x, one colour per motif (side by side).
+
+    Args:
+        replicates: ``replicates.tsv`` rows (method, reference, task, motif, metric, mean and
+            one ``seed{s}`` column per seed).
+        out: PNG path.
+
+    Returns:
+        ``out`` as a Path.
+
+    Raises:
+        LiftGenomicsError: on missing columns or no task-0 false-negative rate.
+    """
+    _require_columns(
+        replicates, ("method", "reference", "task", "motif", "metric", "mean"), "replicates"
+    )
+    seed_columns = [c for c in replicates.columns if str(c).startswith("seed")]
+    chosen = replicates[
+        (replicates["metric"] == "false_negative_rate") & (replicates["task"].astype(str) == "0")
+    ]
+    if chosen.empty or not seed_columns:
+        raise LiftGenomicsError("replicates: no per-seed false-negative rates on task 0")
+    references = _in_order(chosen["reference"])
+    methods = _in_order(chosen["method"])
+    motifs = _in_order(chosen["motif"])
+    colours = _motif_colours(motifs)
+    width = 0.8 / len(motifs)
+    # One panel per reference, stacked, so that methods line up across references.
+    figure, axes = plt.subplots(
+        len(references), 1, figsize=(1.6 + 0.9 * len(methods), 0.6 + 2.6 * len(references)),
+        sharex=True, squeeze=False,
+    )  # fmt: skip
+    # A small fixed jitter, so seeds with equal rates stay visible side by side.
+    jitter = np.linspace(-0.3, 0.3, len(seed_columns)) * width
+    for axis, reference in zip(axes[:, 0], references, strict=True):
+        for k, motif in enumerate(motifs):
+            offset = (k - (len(motifs) - 1) / 2) * width
+            for i, method in enumerate(methods):
+                row = chosen[
+                    (chosen["reference"] == reference)
+                    & (chosen["method"] == method)
+                    & (chosen["motif"] == motif)
+                ]
+                if row.empty:
+                    continue
+                values = row[seed_columns].iloc[0].to_numpy(dtype=float)
+                x = i + offset
+                axis.scatter(x + jitter, values, s=12, color=colours[motif], alpha=0.8, lw=0)
+                axis.hlines(float(row["mean"].iloc[0]), x - width / 2, x + width / 2, color="k")
+        axis.set_xticks(np.arange(len(methods)))
+        axis.set_xticklabels([m.replace("_", "\n") for m in methods], fontsize=7)
+        axis.set_title(f"reference {reference}", fontsize=9)
+        axis.tick_params(axis="y", labelsize=7)
+        axis.set_ylabel(
+            f"task-0 false-negative rate\n(log-odds ≥ {STRONG_LOG_ODDS:g}, score ≤ 0)",
+            fontsize=8,
+        )
+    handles = [Line2D([], [], ls="", marker="o", color=colours[m], label=m) for m in motifs]
+    handles.append(Line2D([], [], color="k", label="mean over seeds"))
+    axes[0, 0].legend(
+        handles=handles, fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0)
+    )
+    figure.suptitle(
+        f"Strong motif hits missed on task 0: {len(seed_columns)} seeds (points), mean (bar)",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    return _save(figure, out)

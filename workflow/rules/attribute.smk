@@ -1,18 +1,19 @@
 # Attribution is scattered over chunks of test sequences and gathered in order; references
 # are seeded per sequence, so the gathered files do not depend on the number of chunks.
-# ISM ignores references: its chunks are computed once (reference "shared"; see common.smk).
+# Reference-free methods (gradient x input, guided backprop, ISM) are computed once per run
+# (reference "shared"; see common.smk) and gathered into every reference's folder.
 
 
 rule attribute_chunk:
     input:
-        model="results/model/model.safetensors",
-        ohe="results/simulation/test.ohe.npz",
+        model="results/{run}model/model.safetensors",
+        ohe="results/{run}simulation/test.ohe.npz",
     output:
-        temp("results/attributions/{method}/{reference}/chunks/{chunk}.npz"),
+        temp("results/{run}attributions/{method}/{reference}/chunks/{chunk}.npz"),
     log:
-        "logs/attribute/{method}.{reference}.{chunk}.log",
+        "logs/{run}attribute/{method}.{reference}.{chunk}.log",
     benchmark:
-        "results/benchmarks/attribute/{method}.{reference}.{chunk}.tsv"
+        "results/{run}benchmarks/attribute/{method}.{reference}.{chunk}.tsv"
     conda:
         ENV
     threads: 1
@@ -23,7 +24,7 @@ rule attribute_chunk:
         spec=lambda wildcards: REFERENCES.get(wildcards.reference, "zero"),
         chunks=config["attribution"]["chunks"],
         targets=",".join(map(str, TASKS)),
-        seed=config["attribution"]["seed"],
+        seed=lambda wildcards: run_seed(wildcards, "attribution"),
         steps=config["attribution"]["ig_steps"],
         device=config["attribution"]["device"],
     shell:
@@ -38,18 +39,19 @@ rule attribute_chunk:
 rule gather_attributions:
     input:
         lambda wildcards: expand(
-            "results/attributions/{method}/{reference}/chunks/{chunk}.npz",
+            "results/{run}attributions/{method}/{reference}/chunks/{chunk}.npz",
+            run=wildcards.run,
             method=wildcards.method,
             reference=chunk_reference(wildcards),
             chunk=CHUNKS,
         ),
     output:
         expand(
-            "results/attributions/{{method}}/{{reference}}/task{task}.hyp.npz",
+            "results/{{run}}attributions/{{method}}/{{reference}}/task{task}.hyp.npz",
             task=TASKS,
         ),
     log:
-        "logs/gather/{method}.{reference}.log",
+        "logs/{run}gather/{method}.{reference}.log",
     conda:
         ENV
     params:

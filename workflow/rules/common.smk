@@ -1,5 +1,13 @@
 # Shared values: the interpreter Snakemake runs under (so the installed package is found
-# without activating anything), the reference names, and the GPU request.
+# without activating anything), the reference names, the GPU request, and the runs.
+#
+# The rules from simulate to plot take a run prefix, the wildcard {run}, which is empty
+# for the ordinary run (results/simulation, results/model, ... as always), and
+# "replicates/seed{s}/" for replicate s when config `replicates.seeds` names several seeds
+# (results/replicates/seed{s}/simulation, ...). Each replicate is its own independent chain of
+# jobs; only the summary step (rules/replicates.smk) joins them.
+import re
+
 from liftgenomics.references import parse_reference_spec
 
 PYTHON = sys.executable
@@ -13,6 +21,15 @@ REFERENCES = {
 }
 TASKS = config["attribution"]["tasks"]
 CHUNKS = range(config["attribution"]["chunks"])
+# Methods that take no reference (the paper's gradient x input and guided backprop; ISM): their
+# chunks are computed once per run, under the reference name "shared".
+REFERENCE_FREE = {"grad_input", "guided_backprop", "ism"}
+SEEDS = config["replicates"]["seeds"]
+VARY = set(config["replicates"]["vary"])
+REPLICATED = len(SEEDS) > 1
+RUNS = [f"replicates/seed{seed}/" for seed in SEEDS] if REPLICATED else [""]
+# The run whose figures and per-run tables the report shows.
+MAIN_RUN = RUNS[0]
 
 
 def gpus_present():
@@ -26,14 +43,42 @@ GPU = gpus_present()
 
 
 wildcard_constraints:
+    run=r"(replicates/seed\d+/)?",
     method="|".join(METHODS),
     reference="|".join(list(REFERENCES) + ["shared"]),
     chunk=r"\d+",
 
 
 def chunk_reference(wildcards):
-    """ISM does not use references: every reference folder gathers the same chunks."""
-    return "shared" if wildcards.method == "ism" else wildcards.reference
+    """Reference-free methods: every reference folder gathers the same (shared) chunks."""
+    return "shared" if wildcards.method in REFERENCE_FREE else wildcards.reference
+
+
+def replicate_seed(wildcards):
+    """Replicate s's seed s, from its run prefix; None for the ordinary run."""
+    if not wildcards.run:
+        return None
+    return int(re.fullmatch(r"replicates/seed(\d+)/", wildcards.run).group(1))
+
+
+def run_seed(wildcards, stage):
+    """The seed of ``stage`` (training or attribution) in the run ``wildcards.run``.
+
+    The ordinary run keeps the config's seeds. Replicate s seeds its training from s where
+    `replicates.vary` names it, and always its references (a new draw per replicate).
+    """
+    seed = replicate_seed(wildcards)
+    if seed is None or (stage != "attribution" and stage not in VARY):
+        return config[stage]["seed"]
+    return seed
+
+
+def simulation_settings(wildcards):
+    """The simulation overrides as JSON; replicate s simulates with seed s if `vary` says."""
+    seed = replicate_seed(wildcards)
+    if seed is None or "simulation" not in VARY:
+        return json.dumps(config["simulation"])
+    return json.dumps({**config["simulation"], "seed": seed})
 
 
 def attribution_root(wildcards, input):
@@ -44,9 +89,10 @@ def attribution_root(wildcards, input):
     return first
 
 
-def hypothetical_files(wildcards=None):
+def hypothetical_files(wildcards):
     return expand(
-        "results/attributions/{method}/{reference}/task{task}.hyp.npz",
+        "results/{run}attributions/{method}/{reference}/task{task}.hyp.npz",
+        run=wildcards.run,
         method=METHODS,
         reference=REFERENCES,
         task=TASKS,

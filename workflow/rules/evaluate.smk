@@ -1,14 +1,14 @@
 rule evaluate:
     input:
-        ohe="results/simulation/test.ohe.npz",
-        settings="results/simulation/simulation.yaml",
+        ohe="results/{run}simulation/test.ohe.npz",
+        settings="results/{run}simulation/simulation.yaml",
         attributions=hypothetical_files,
     output:
-        hits="results/metrics/motif_hits.tsv",
-        summary="results/metrics/summary.tsv",
-        json="results/metrics/summary.json",
+        hits="results/{run}metrics/motif_hits.tsv",
+        summary="results/{run}metrics/summary.tsv",
+        json="results/{run}metrics/summary.json",
     log:
-        "logs/evaluate.log",
+        "logs/{run}evaluate.log",
     conda:
         ENV
     params:

@@ -1,13 +1,13 @@
 rule plot:
     input:
-        ohe="results/simulation/test.ohe.npz",
-        hits="results/metrics/motif_hits.tsv",
-        summary="results/metrics/summary.tsv",
+        ohe="results/{run}simulation/test.ohe.npz",
+        hits="results/{run}metrics/motif_hits.tsv",
+        summary="results/{run}metrics/summary.tsv",
         attributions=hypothetical_files,
     output:
-        directory("results/figures"),
+        directory("results/{run}figures"),
     log:
-        "logs/plot.log",
+        "logs/{run}plot.log",
     conda:
         ENV
     params:

@@ -1,8 +1,13 @@
+# The report shows the main run (the only run, or the first replicate) and, with several
+# seeds, the replicate section.
+
+
 rule report:
     input:
-        figures="results/figures",
-        summary="results/metrics/summary.tsv",
-        model_metrics="results/model/metrics.json",
+        figures=f"results/{MAIN_RUN}figures",
+        summary=f"results/{MAIN_RUN}metrics/summary.tsv",
+        model_metrics=f"results/{MAIN_RUN}model/metrics.json",
+        replicates=rules.replicates.output if REPLICATED else [],
     output:
         "results/report/report.html",
     log:
@@ -12,7 +17,13 @@ rule report:
     params:
         cli=LIFTGENOMICS,
         settings=json.dumps(config),
+        replicates=lambda wildcards, input: (
+            f"--replicates {input.replicates[0]} --comparisons {input.replicates[1]}"
+            f" --replicates-figure {input.replicates[2]}"
+            if REPLICATED
+            else ""
+        ),
     shell:
         "{params.cli} report --figures {input.figures} --summary {input.summary}"
         " --model-metrics {input.model_metrics} --settings {params.settings:q}"
-        " --out {output} > {log} 2>&1"
+        " {params.replicates} --out {output} > {log} 2>&1"

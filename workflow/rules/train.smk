@@ -1,18 +1,18 @@
 rule train:
     input:
         data=expand(
-            "results/simulation/{split}.{kind}",
+            "results/{{run}}simulation/{split}.{kind}",
             split=SPLITS,
             kind=["fa", "labels.tsv"],
         ),
     output:
-        "results/model/model.json",
-        "results/model/metrics.json",
-        weights="results/model/model.safetensors",
+        "results/{run}model/model.json",
+        "results/{run}model/metrics.json",
+        weights="results/{run}model/model.safetensors",
     log:
-        "logs/train.log",
+        "logs/{run}train.log",
     benchmark:
-        "results/benchmarks/train.tsv"
+        "results/{run}benchmarks/train.tsv"
     conda:
         ENV
     threads: workflow.cores
@@ -26,7 +26,7 @@ rule train:
         batch_size=config["training"]["batch_size"],
         lr=config["training"]["lr"],
         patience=config["training"]["patience"],
-        seed=config["training"]["seed"],
+        seed=lambda wildcards: run_seed(wildcards, "training"),
         device=config["training"]["device"],
     shell:
         "{params.cli} train --data {params.data} --out {params.out}"
