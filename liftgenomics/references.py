@@ -34,7 +34,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from liftgenomics.errors import LiftGenomicsError
 from liftgenomics.sequence import one_hot_encode_batch, read_fasta
@@ -62,9 +61,14 @@ class ShuffleWarning(UserWarning):
 # Input handling
 
 
+def _is_tensor(X) -> bool:
+    """A torch tensor, told without importing torch (the workflow reads this module)."""
+    return type(X).__module__.startswith("torch") and hasattr(X, "detach")
+
+
 def _to_numpy(X, what: str = "X") -> np.ndarray:
     """``X`` (array or tensor) as a float32 numpy array of shape (N, 4, L)."""
-    if torch.is_tensor(X):
+    if _is_tensor(X):
         X = X.detach().cpu().numpy()
     X = np.asarray(X)
     if X.ndim != 3 or X.shape[1] != 4:
@@ -103,8 +107,10 @@ def _one_hot(codes: np.ndarray) -> np.ndarray:
 
 def _like_input(result: np.ndarray, X):
     """Return ``result`` as a tensor on ``X``'s device and float dtype when ``X`` is a tensor."""
-    if not torch.is_tensor(X):
+    if not _is_tensor(X):
         return result
+    import torch
+
     dtype = X.dtype if X.dtype.is_floating_point else torch.float32
     return torch.from_numpy(result).to(device=X.device, dtype=dtype)
 

@@ -1,7 +1,7 @@
 # Values and input functions of the regions target (rules/regions.smk), from the config's
 # `regions:` section. Paths in it are relative to the working directory (--directory).
-from liftgenomics.heads import planned_hyp_files
-from liftgenomics.sources import parse_model_spec
+# (liftgenomics.heads and .sources import torch: imported where used, so that reading the
+# Snakefile without a `regions:` section stays quick.)
 
 # Empty without a `regions:` section: the paper's experiment is the target then.
 REGIONS = config.get("regions", {})
@@ -11,6 +11,8 @@ REGION_CHUNKS = range(REGIONS.get("chunks", 1))
 
 def region_inputs(wildcards):
     """The files a chunk reads: FASTA, BED, the model's file or folder, weights, control."""
+    from liftgenomics.sources import parse_model_spec
+
     spec = parse_model_spec(REGIONS["model"])
     inputs = {"fasta": REGIONS["fasta"], "bed": REGIONS["bed"]}
     if spec.kind != "module":
@@ -52,6 +54,8 @@ def region_score_options():
 
 def region_heads():
     """Head name -> hyp file, for the motif step (the config must name the heads)."""
+    from liftgenomics.heads import planned_hyp_files
+
     files = planned_hyp_files(
         REGIONS.get("output"), REGIONS.get("target"), REGIONS.get("profile_or_counts")
     )
