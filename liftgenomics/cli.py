@@ -395,6 +395,71 @@ def _run_report(args: argparse.Namespace) -> None:
     )
 
 
+def _add_motifs(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "motifs",
+        help="TF-MoDISco patterns of scored sequences, named by TOMTOM",
+        description="Run TF-MoDISco (modisco-lite) on a one-hot .npz and a hypothetical-score "
+        ".npz (N, 4, L) -- e.g. 'score' outputs ohe.npz and hyp.npz -- and match every pattern "
+        "to a MEME database with TOMTOM (memelite). Writes modisco.h5, patterns.tsv, "
+        "seqlets.tsv, tomtom.tsv, logos/ and motifs.html into --out, all at once.",
+    )
+    parser.add_argument("--ohe", required=True, help="one-hot .npz (N, 4, L)")
+    parser.add_argument("--hyp", required=True, help="hypothetical scores .npz (N, 4, L)")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument(
+        "--motifs", help="MEME motif database (default: the whole ENCODE compendium)"
+    )
+    parser.add_argument("--window", type=int, default=21, help="seqlet core width")
+    parser.add_argument("--max-seqlets", type=int, default=20000, help="per metacluster")
+    parser.add_argument(
+        "--min-seqlets", type=int, default=100, help="fewest seqlets a metacluster needs"
+    )
+    parser.add_argument("--leiden-runs", type=int, default=2, help="Leiden runs per clustering")
+    parser.add_argument("--seed", type=int, default=0, help="shifts the Leiden seeds")
+    parser.add_argument(
+        "--allow-empty", action="store_true", help="write empty tables when nothing is found"
+    )
+    parser.add_argument("--threads", type=int, help="numba threads for TF-MoDISco")
+    parser.set_defaults(run=_run_motifs)
+
+
+def _run_motifs(args: argparse.Namespace) -> None:
+    from liftgenomics.discovery import (
+        DiscoveryOptions,
+        discover_motifs,
+        load_database,
+        load_inputs,
+        region_names,
+        write_discovery,
+    )
+
+    options = DiscoveryOptions(
+        window=args.window,
+        max_seqlets=args.max_seqlets,
+        min_seqlets=args.min_seqlets,
+        leiden_runs=args.leiden_runs,
+        seed=args.seed,
+    )
+    options.check()
+    # Cheap checks first: a bad file must fail before minutes of clustering.
+    one_hot, hypothetical = load_inputs(args.ohe, args.hyp)
+    database = load_database(args.motifs)
+    if args.threads is not None:
+        import numba
+
+        numba.set_num_threads(max(1, min(args.threads, numba.config.NUMBA_NUM_THREADS)))
+    result = discover_motifs(
+        one_hot,
+        hypothetical,
+        database,
+        options,
+        names=region_names(args.ohe, len(one_hot)),
+        allow_empty=args.allow_empty,
+    )
+    write_discovery(result, args.out, args.window, source=f"{args.hyp} on {args.ohe}")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with usage errors on one line, like every other error of the CLI."""
 
@@ -424,6 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(subparsers)
     _add_figures(subparsers)
     _add_report(subparsers)
+    _add_motifs(subparsers)
     return parser
 
 
