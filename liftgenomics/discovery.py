@@ -135,7 +135,7 @@ class Discovery:
         patterns: Patterns by decreasing seqlet count (positive first on ties).
         patterns_table: ``patterns.tsv`` rows.
         seqlets_table: ``seqlets.tsv`` rows (trimmed-core coordinates).
-        matches: ``tomtom.tsv`` rows (pattern, target, p_value, q_value, rank).
+        matches: ``tomtom.tsv`` rows (pattern, target, p_value, q_value, match_rank).
         raw: modisco's (positive, negative) pattern lists, for ``save_hdf5``.
     """
 
@@ -341,10 +341,10 @@ def match_patterns(
     """TOMTOM (memelite) of every pattern's trimmed PPM against every database motif.
 
     Returns:
-        Rows pattern, target, p_value, q_value, rank (1 = best p-value for that pattern), kept
+        Rows pattern, target, p_value, q_value, match_rank (1: the pattern's best p-value), kept
         when q <= :data:`KEEP_Q` or rank <= ``top``; sorted by pattern order then rank.
     """
-    columns = ["pattern", "target", "p_value", "q_value", "rank"]
+    columns = ["pattern", "target", "p_value", "q_value", "match_rank"]
     if not patterns:
         return pd.DataFrame(columns=columns)
     from memelite import tomtom
@@ -368,7 +368,7 @@ def match_patterns(
                     "target": [names[i] for i in keep],
                     "p_value": row[keep],
                     "q_value": q[keep],
-                    "rank": ranks[keep],
+                    "match_rank": ranks[keep],
                 }
             )
         )
@@ -393,7 +393,7 @@ def patterns_table(
             "trim_end": pattern.trim[1],
             "consensus": pattern.consensus,
         }
-        best = matches[matches["pattern"] == pattern.name].nsmallest(top, "rank")
+        best = matches[matches["pattern"] == pattern.name].nsmallest(top, "match_rank")
         for k in range(top):
             present = k < len(best)
             row[f"match{k + 1}"] = best["target"].iloc[k] if present else ""
@@ -637,8 +637,10 @@ def grade_discovery(
         row["spurious_patterns"] = spurious
         owners = [name for name, m in assigned.items() if m == motif]
         if owners:
-            candidates = matches[matches["pattern"].isin(owners) & (matches["target"] == motif)]
-            candidates = candidates.merge(patterns[["pattern", "rank", "n_seqlets"]], on="pattern")
+            candidates = matches.loc[
+                matches["pattern"].isin(owners) & (matches["target"] == motif),
+                ["pattern", "q_value"],
+            ].merge(patterns[["pattern", "rank", "n_seqlets"]], on="pattern")
             best = candidates.sort_values(
                 ["q_value", "n_seqlets"], ascending=[True, False], kind="stable"
             ).iloc[0]

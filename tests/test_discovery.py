@@ -127,7 +127,7 @@ def test_planted_seqlets_sit_on_the_planted_instances(planted):
 
 def test_same_seed_same_patterns_in_process():
     one_hot, hypothetical, _ = planted_case()
-    database = {PLANTED: load_encode_compendium()[PLANTED]}
+    database = load_database(None)
     first = discover_motifs(one_hot, hypothetical, database, small_options(seed=3))
     second = discover_motifs(one_hot, hypothetical, database, small_options(seed=3))
     pd.testing.assert_frame_equal(first.seqlets_table, second.seqlets_table)
