@@ -366,6 +366,8 @@ def _add_report(subparsers) -> None:
     parser.add_argument("--summary", required=True, help="summary.tsv written by 'evaluate'")
     parser.add_argument("--model-metrics", help="the model's metrics.json")
     parser.add_argument("--settings", default="{}", help="the run's settings as JSON")
+    parser.add_argument("--discovery", help="discovery.tsv written by 'grade-motifs'")
+    parser.add_argument("--discovery-root", help="directory of the 'motifs' runs and logos")
     parser.add_argument("--out", required=True, help="output .html")
     parser.set_defaults(run=_run_report)
 
@@ -386,12 +388,20 @@ def _run_report(args: argparse.Namespace) -> None:
     model_metrics = None
     if args.model_metrics:
         model_metrics = json.loads(Path(args.model_metrics).read_text())
+    extra_sections = []
+    if args.discovery:
+        from liftgenomics.report import discovery_section
+
+        table = pd.read_csv(args.discovery, sep="\t")
+        root = Path(args.discovery_root or Path(args.discovery).parent)
+        extra_sections.append(discovery_section(table, root))
     write_report(
         args.out,
         summary=pd.read_csv(args.summary, sep="\t"),
         figures=figures,
         settings=_json_object(args.settings),
         model_metrics=model_metrics,
+        extra_sections=extra_sections,
     )
 
 
@@ -460,6 +470,42 @@ def _run_motifs(args: argparse.Namespace) -> None:
     write_discovery(result, args.out, args.window, source=f"{args.hyp} on {args.ohe}")
 
 
+def _add_grade_motifs(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "grade-motifs",
+        help="grade the workflow's 'motifs' runs against the simulated instances",
+        description="For each method, reference and task: was each simulated motif rediscovered "
+        "(TOMTOM q < 0.05), with what seqlet precision and instance recall, and how many "
+        "patterns matched neither; writes one TSV and a logo figure of the true motifs.",
+    )
+    parser.add_argument("--simulation", required=True, help="'simulate' output directory")
+    parser.add_argument(
+        "--discovery", required=True, help="directory of {method}/{reference}/task{t} runs"
+    )
+    parser.add_argument("--methods", nargs="+", required=True)
+    parser.add_argument("--references", nargs="+", required=True, help="reference names")
+    parser.add_argument("--tasks", nargs="+", type=int, required=True)
+    parser.add_argument("--out", required=True, help="output .tsv")
+    parser.set_defaults(run=_run_grade_motifs)
+
+
+def _run_grade_motifs(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from liftgenomics.discovery import discovery_table, draw_true_motifs
+    from liftgenomics.io import write_text_atomic
+
+    runs = {
+        (method, reference, task): Path(args.discovery) / method / reference / f"task{task}"
+        for method in args.methods
+        for reference in args.references
+        for task in args.tasks
+    }
+    table = discovery_table(args.simulation, runs)
+    draw_true_motifs(args.simulation, Path(args.discovery) / "true_motifs.png")
+    write_text_atomic(args.out, table.to_csv(sep="\t", index=False, float_format="%.4g"))
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with usage errors on one line, like every other error of the CLI."""
 
@@ -490,6 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_figures(subparsers)
     _add_report(subparsers)
     _add_motifs(subparsers)
+    _add_grade_motifs(subparsers)
     return parser
 
 

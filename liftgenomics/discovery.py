@@ -718,3 +718,16 @@ def discovery_table(
         graded.insert(0, "method", method)
         frames.append(graded)
     return pd.concat(frames, ignore_index=True)
+
+
+def draw_true_motifs(simulation_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Information-content logos of the simulation's motifs (what discovery should find)."""
+    import yaml
+
+    from liftgenomics.motifs import get_motif
+    from liftgenomics.plots import plot_pwm_logos
+
+    settings = yaml.safe_load((Path(simulation_dir) / "simulation.yaml").read_text())
+    source = read_meme(settings["motif_file"]) if settings.get("motif_file") else None
+    motifs = {name: get_motif(name, source).probabilities for name in settings["motifs"]}
+    return plot_pwm_logos(motifs, out, np.full(4, 0.25))
