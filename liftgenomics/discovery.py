@@ -248,11 +248,30 @@ def seeded_leiden(seed: int) -> Iterator[None]:
         cluster.LeidenCluster = original
 
 
+def cache_kernels() -> None:
+    """Let numba cache modisco-lite's kernels on disk.
+
+    modisco-lite compiles its numba kernels without ``cache=True``, so every process spends
+    most of a small run (tens of seconds) compiling them again. Turning caching on before the
+    first call makes the next processes load them from numba's cache (``__pycache__`` beside
+    the package, or ``NUMBA_CACHE_DIR``). Where there is nowhere to write, nothing changes.
+    """
+    from modiscolite import affinitymat, gapped_kmer, util
+    from numba.core.dispatcher import Dispatcher
+
+    for module in (affinitymat, gapped_kmer, util):
+        for kernel in vars(module).values():
+            if isinstance(kernel, Dispatcher) and not kernel.overloads:
+                with contextlib.suppress(Exception):
+                    kernel.enable_caching()
+
+
 def run_modisco(one_hot: np.ndarray, hypothetical: np.ndarray, options: DiscoveryOptions) -> tuple:
     """modisco-lite's ``TFMoDISco`` on ``(N, 4, L)`` arrays; returns (positive, negative)."""
     from modiscolite.tfmodisco import TFMoDISco
 
     options.check()
+    cache_kernels()
     # modisco's layout is (N, L, 4); float32 contiguous arrays for its numba kernels.
     X = np.ascontiguousarray(one_hot.transpose(0, 2, 1), dtype=np.float32)
     H = np.ascontiguousarray(hypothetical.transpose(0, 2, 1), dtype=np.float32)

@@ -267,3 +267,25 @@ def test_cli_too_few_seqlets(tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["motifs", *inputs, "--out", str(out), "--window", "10"]
     _expect_error(capsys, argv, out, "too few seqlets")
+
+
+def test_report_section_headline(tmp_path):
+    from liftgenomics.report import discovery_section
+
+    table = pd.DataFrame(
+        {
+            "method": ["a", "a", "b", "b"],
+            "reference": ["r"] * 4,
+            "task": [0] * 4,
+            "motif": ["GATA", "TAL", "GATA", "TAL"],
+            "recovered": [True, True, True, False],
+            "pattern": ["pos_0", "pos_1", "pos_0", ""],
+            "seqlet_precision": [0.9, 0.8, 0.5, float("nan")],
+        }
+    )
+    page = discovery_section(table, tmp_path)
+    headline = page.split("</p>")[0]
+    assert "<b>a (r)</b>" in headline and "b (r)" not in headline
+    # The logo table has one row per run; logos missing on disk show as the missing mark.
+    assert page.count("<td class='text'>a / r / task 0</td>") == 1
+    assert page.count("<td class='text'>b / r / task 0</td>") == 1
