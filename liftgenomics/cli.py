@@ -531,6 +531,8 @@ def _add_report(subparsers) -> None:
     parser.add_argument("--replicates", help="replicates.tsv (adds the replicate section)")
     parser.add_argument("--comparisons", help="comparisons.tsv, with --replicates")
     parser.add_argument("--replicates-figure", help="per-seed false-negative PNG")
+    parser.add_argument("--discovery", help="discovery.tsv written by 'grade-motifs'")
+    parser.add_argument("--discovery-root", help="directory of the 'motifs' runs and logos")
     parser.add_argument("--out", required=True, help="output .html")
     parser.set_defaults(run=_run_report)
 
@@ -551,6 +553,13 @@ def _run_report(args: argparse.Namespace) -> None:
     model_metrics = None
     if args.model_metrics:
         model_metrics = json.loads(Path(args.model_metrics).read_text())
+    extra_sections = []
+    if args.discovery:
+        from liftgenomics.report import discovery_section
+
+        table = pd.read_csv(args.discovery, sep="\t")
+        root = Path(args.discovery_root or Path(args.discovery).parent)
+        extra_sections.append(discovery_section(table, root))
     write_report(
         args.out,
         summary=pd.read_csv(args.summary, sep="\t"),
@@ -558,6 +567,7 @@ def _run_report(args: argparse.Namespace) -> None:
         settings=_json_object(args.settings),
         model_metrics=model_metrics,
         replicates=_replicate_results(args),
+        extra_sections=extra_sections,
     )
 
 
@@ -568,6 +578,107 @@ def _replicate_results(args: argparse.Namespace):
     from liftgenomics.report import ReplicateResults
 
     return ReplicateResults.read(args.replicates, args.comparisons, args.replicates_figure)
+
+
+def _add_motifs(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "motifs",
+        help="TF-MoDISco patterns of scored sequences, named by TOMTOM",
+        description="Run TF-MoDISco (modisco-lite) on a one-hot .npz and a hypothetical-score "
+        ".npz (N, 4, L) -- e.g. 'score' outputs ohe.npz and hyp.npz -- and match every pattern "
+        "to a MEME database with TOMTOM (memelite). Writes modisco.h5, patterns.tsv, "
+        "seqlets.tsv, tomtom.tsv, logos/ and motifs.html into --out, all at once.",
+    )
+    parser.add_argument("--ohe", required=True, help="one-hot .npz (N, 4, L)")
+    parser.add_argument("--hyp", required=True, help="hypothetical scores .npz (N, 4, L)")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument(
+        "--motifs", help="MEME motif database (default: the whole ENCODE compendium)"
+    )
+    parser.add_argument("--window", type=int, default=21, help="seqlet core width")
+    parser.add_argument("--max-seqlets", type=int, default=20000, help="per metacluster")
+    parser.add_argument(
+        "--min-seqlets", type=int, default=100, help="fewest seqlets a metacluster needs"
+    )
+    parser.add_argument("--leiden-runs", type=int, default=2, help="Leiden runs per clustering")
+    parser.add_argument("--seed", type=int, default=0, help="shifts the Leiden seeds")
+    parser.add_argument(
+        "--allow-empty", action="store_true", help="write empty tables when nothing is found"
+    )
+    parser.add_argument("--threads", type=int, help="numba threads for TF-MoDISco")
+    parser.set_defaults(run=_run_motifs)
+
+
+def _run_motifs(args: argparse.Namespace) -> None:
+    from liftgenomics.discovery import (
+        DiscoveryOptions,
+        discover_motifs,
+        load_database,
+        load_inputs,
+        region_names,
+        write_discovery,
+    )
+
+    options = DiscoveryOptions(
+        window=args.window,
+        max_seqlets=args.max_seqlets,
+        min_seqlets=args.min_seqlets,
+        leiden_runs=args.leiden_runs,
+        seed=args.seed,
+    )
+    options.check()
+    # Cheap checks first: a bad file must fail before minutes of clustering.
+    one_hot, hypothetical = load_inputs(args.ohe, args.hyp)
+    database = load_database(args.motifs)
+    if args.threads is not None:
+        import numba
+
+        numba.set_num_threads(max(1, min(args.threads, numba.config.NUMBA_NUM_THREADS)))
+    result = discover_motifs(
+        one_hot,
+        hypothetical,
+        database,
+        options,
+        names=region_names(args.ohe, len(one_hot)),
+        allow_empty=args.allow_empty,
+    )
+    write_discovery(result, args.out, args.window, source=f"{args.hyp} on {args.ohe}")
+
+
+def _add_grade_motifs(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "grade-motifs",
+        help="grade the workflow's 'motifs' runs against the simulated instances",
+        description="For each method, reference and task: was each simulated motif rediscovered "
+        "(TOMTOM q < 0.05), with what seqlet precision and instance recall, and how many "
+        "patterns matched neither; writes one TSV and a logo figure of the true motifs.",
+    )
+    parser.add_argument("--simulation", required=True, help="'simulate' output directory")
+    parser.add_argument(
+        "--discovery", required=True, help="directory of {method}/{reference}/task{t} runs"
+    )
+    parser.add_argument("--methods", nargs="+", required=True)
+    parser.add_argument("--references", nargs="+", required=True, help="reference names")
+    parser.add_argument("--tasks", nargs="+", type=int, required=True)
+    parser.add_argument("--out", required=True, help="output .tsv")
+    parser.set_defaults(run=_run_grade_motifs)
+
+
+def _run_grade_motifs(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from liftgenomics.discovery import discovery_table, draw_true_motifs
+    from liftgenomics.io import write_text_atomic
+
+    runs = {
+        (method, reference, task): Path(args.discovery) / method / reference / f"task{task}"
+        for method in args.methods
+        for reference in args.references
+        for task in args.tasks
+    }
+    table = discovery_table(args.simulation, runs)
+    draw_true_motifs(args.simulation, Path(args.discovery) / "true_motifs.png")
+    write_text_atomic(args.out, table.to_csv(sep="\t", index=False, float_format="%.4g"))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -601,6 +712,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_figures(subparsers)
     _add_replicates(subparsers)
     _add_report(subparsers)
+    _add_motifs(subparsers)
+    _add_grade_motifs(subparsers)
     return parser
 
 

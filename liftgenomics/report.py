@@ -224,6 +224,77 @@ def _model_section(model_metrics: dict) -> str:
     return "<h2>Model (test set)</h2>" + _table(table) + note
 
 
+def _embedded(path: Path, alt: str) -> str:
+    """An <img> of a PNG as a data URI, or the missing mark when there is no such file."""
+    if not path.is_file():
+        return MISSING
+    encoded = base64.b64encode(path.read_bytes()).decode("ascii")
+    source = f"data:image/png;base64,{encoded}"
+    return f'<img alt="{html.escape(alt)}" style="height:70px" src="{source}">'
+
+
+def discovery_section(table: pd.DataFrame, root: str | os.PathLike) -> str:
+    """De novo discovery (TF-MoDISco + TOMTOM) per method: headline, logos, the table.
+
+    Args:
+        table: ``discovery.tsv`` (method, reference, task, motif, recovered, pattern, ...).
+        root: The workflow's ``results/discovery`` folder: ``{method}/{reference}/task{t}/logos``
+            and ``true_motifs.png``.
+    """
+    root = Path(root)
+    recovered = table.assign(recovered=table["recovered"].astype(str).str.lower() == "true")
+    on_task0 = recovered[recovered["task"] == 0]
+    motifs = list(dict.fromkeys(table["motif"]))
+    both = [
+        f"{method} ({reference})"
+        for (method, reference), group in on_task0.groupby(["method", "reference"], sort=False)
+        if group["recovered"].all()
+    ]
+    headline = (
+        "Methods whose scores let TF-MoDISco rediscover "
+        + " and ".join(html.escape(m) for m in motifs)
+        + " on task 0: "
+        + (", ".join(f"<b>{html.escape(m)}</b>" for m in both) if both else "<b>none</b>")
+        + "."
+    )
+    head = "".join(f"<th>{html.escape(m)} (discovered PWM)</th>" for m in motifs)
+    rows = []
+    for (method, reference, task), group in recovered.groupby(
+        ["method", "reference", "task"], sort=False
+    ):
+        cells = []
+        for motif in motifs:
+            match = group[group["motif"] == motif]
+            pattern = str(match["pattern"].iloc[0]) if len(match) else ""
+            if not len(match) or not match["recovered"].iloc[0] or pattern in ("", "nan"):
+                cells.append(f"<td>{MISSING}</td>")
+                continue
+            logo = root / method / reference / f"task{task}" / "logos" / f"{pattern}.pwm.png"
+            cells.append(f"<td class='text'>{_embedded(logo, pattern)}<br>{pattern}</td>")
+        label = html.escape(f"{method} / {reference} / task {task}")
+        rows.append(f"<tr><td class='text'>{label}</td>{''.join(cells)}</tr>")
+    truth = _embedded(root / "true_motifs.png", "the simulated motifs")
+    return (
+        "<h2>De novo motif discovery (TF-MoDISco + TOMTOM)</h2>"
+        f"<p>{headline}</p>"
+        "<p class='note'>TF-MoDISco (modisco-lite) clusters high-scoring seqlets of each "
+        "method's scores into patterns; TOMTOM names each trimmed pattern against the ENCODE "
+        "compendium. Recovered: a pattern matches the motif with q &lt; 0.05 (each pattern "
+        "names at most one motif, its best); precision: fraction of that pattern's seqlets on "
+        "an embedded instance of the motif; recall: fraction of the motif's instances in "
+        "task-positive sequences touched by any seqlet; spurious: patterns matching neither "
+        "motif.</p>"
+        f"<p>True motifs:<br>{truth}</p>"
+        f"<table><thead><tr><th>run</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
+        "</table>"
+        + _table(
+            table,
+            {"seqlet_precision": "max", "instance_recall": "max", "spurious_patterns": "min"},
+            groups=("task", "motif"),
+        )
+    )
+
+
 def write_report(
     out_html: str | os.PathLike,
     *,
@@ -233,6 +304,7 @@ def write_report(
     model_metrics: dict | None = None,
     title: str = "liftgenomics: DeepLIFT on simulated GATA1/TAL1 data",
     replicates: ReplicateResults | None = None,
+    extra_sections: Sequence[str] = (),
 ) -> Path:
     """Write the report page.
 
@@ -245,6 +317,8 @@ def write_report(
         model_metrics: The model's ``metrics.json`` (``auroc``/``auprc``: task -> value).
         title: Page title.
         replicates: With several seeds, the replicate tables and figure (their own section).
+        extra_sections: Ready HTML sections placed before the figures (e.g.
+            :func:`discovery_section`).
 
     Returns:
         ``out_html`` as a Path.
@@ -283,6 +357,7 @@ def write_report(
         f"{MISSING}: not defined for that task and motif.</p>",
         _summary_section(summary),
         replicate_html,
+        *extra_sections,
         "<h2>Figures</h2>",
     ]
     sections += [

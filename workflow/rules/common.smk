@@ -41,7 +41,9 @@ def gpus_present():
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None and visible.strip() in ("", "-1"):
         return 0
-    return 1 if os.path.isdir("/proc/driver/nvidia/gpus") else 0
+    import shutil
+
+    return 1 if shutil.which("nvidia-smi") else 0
 
 
 GPU = gpus_present()
@@ -101,4 +103,47 @@ def hypothetical_files(wildcards):
         method=METHODS,
         reference=REFERENCES,
         task=TASKS,
+    )
+
+
+# De novo discovery (rules/discovery.smk): the config's grid of method x reference x task.
+DISCOVERY = config["discovery"]
+DISCOVERY_METHODS = DISCOVERY["methods"]
+DISCOVERY_REFERENCES = [
+    parse_reference_spec(spec).name for spec in DISCOVERY["references"]
+]
+DISCOVERY_TASKS = DISCOVERY["tasks"]
+
+
+def check_discovery_grid():
+    """The grid must be scored by the attribution step: fail at parse time, not mid-run."""
+    for name, chosen, known in (
+        ("methods", DISCOVERY_METHODS, METHODS),
+        ("references", DISCOVERY_REFERENCES, list(REFERENCES)),
+        ("tasks", DISCOVERY_TASKS, TASKS),
+    ):
+        missing = [value for value in chosen if value not in known]
+        if missing:
+            raise ValueError(
+                f"config discovery.{name}: {missing} not in attribution.{name} {known}"
+            )
+
+
+check_discovery_grid()
+
+
+def discovery_scores(wildcards):
+    """The hypothetical scores one discovery run reads (one place to change their layout)."""
+    return (
+        f"results/{MAIN_RUN}attributions/{wildcards.method}/{wildcards.reference}/"
+        f"task{wildcards.task}.hyp.npz"
+    )
+
+
+def discovery_runs(wildcards=None):
+    return expand(
+        "results/discovery/{method}/{reference}/task{task}",
+        method=DISCOVERY_METHODS,
+        reference=DISCOVERY_REFERENCES,
+        task=DISCOVERY_TASKS,
     )

@@ -8,6 +8,8 @@ rule report:
         summary=f"results/{MAIN_RUN}metrics/summary.tsv",
         model_metrics=f"results/{MAIN_RUN}model/metrics.json",
         replicates=rules.replicates.output if REPLICATED else [],
+        discovery="results/metrics/discovery.tsv",
+        discovery_logos="results/discovery/true_motifs.png",
     output:
         "results/report/report.html",
     log:
@@ -23,7 +25,9 @@ rule report:
             if REPLICATED
             else ""
         ),
+        discovery_root=lambda wildcards, input: os.path.dirname(input.discovery_logos),
     shell:
         "{params.cli} report --figures {input.figures} --summary {input.summary}"
         " --model-metrics {input.model_metrics} --settings {params.settings:q}"
+        " --discovery {input.discovery} --discovery-root {params.discovery_root}"
         " {params.replicates} --out {output} > {log} 2>&1"
