@@ -7,7 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from liftgenomics.attribution import attribute, check_model, ops, register_elementwise
+from liftgenomics.attribution import (
+    attribute,
+    check_model,
+    ops,
+    pair_contributions,
+    register_elementwise,
+)
 from liftgenomics.errors import LiftGenomicsError
 from tests.toy_models import random_one_hot
 
@@ -230,3 +236,174 @@ def test_output_selection_errors_name_what_the_model_returned():
         attribute(Pair(), x, "flat", method="deeplift_rescale", output="shape")
     attribute(Pair(), x, "flat", "profile", method="deeplift_rescale", output="profile")
     attribute(Pair(), x, "flat", 0, method="deeplift_rescale", output="counts")
+
+
+# --- found by review -------------------------------------------------------------------------
+
+
+def small_conv_model(body):
+    """conv -> body -> flatten -> dense, with the body a lambda of (module, h)."""
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.conv = nn.Conv1d(4, 4, 3, padding=1)
+            self.prelu = nn.PReLU(4)
+            self.register_buffer("mask", torch.rand(1, 4, 12) > 0.5)
+            self.register_buffer("floor", torch.full((1, 4, 1), 0.1))
+            self.head = nn.LazyLinear(2)
+
+        def forward(self, x):
+            h = body(self, self.conv(x))
+            return self.head(h.reshape(h.shape[0], -1))
+
+    model = Model()
+    model(torch.zeros(2, 4, 12))  # materialise the lazy layer
+    return model.eval()
+
+
+BODIES = {
+    "prelu": lambda s, h: s.prelu(h),
+    "upsample": lambda s, h: torch.relu(F.interpolate(h, scale_factor=2, mode="linear")),
+    "global_max": lambda s, h: torch.relu(h).max(dim=-1).values,
+    "torch_max": lambda s, h: torch.max(torch.relu(h), -1, keepdim=True)[0],
+    "adaptive_max": lambda s, h: F.adaptive_max_pool1d(torch.relu(h), 1),
+    "amax": lambda s, h: torch.relu(h).amax(dim=-1),
+    "logaddexp": lambda s, h: torch.logaddexp(h[:, :2], h[:, 2:]),
+    "glu": lambda s, h: F.glu(h, dim=1),
+    "masked_fill": lambda s, h: torch.relu(h.masked_fill(s.mask, 0.0)),
+    "maximum_constant": lambda s, h: torch.maximum(h, s.floor),
+    "view_write": lambda s, h: _view_write(h),
+}
+
+
+def _view_write(h):
+    y = torch.relu(h)
+    h[:, 0] *= 2.0  # writes into the ReLU's input after the ReLU stored it
+    return y + h
+
+
+@pytest.mark.parametrize("body", list(BODIES))
+@pytest.mark.parametrize("method", ["deeplift_rescale", "deeplift_genomics"])
+def test_more_forms_score_with_summation_to_delta(body, method):
+    x = random_one_hot(3, 12, torch.Generator().manual_seed(9))
+    refs = random_one_hot(6, 12, torch.Generator().manual_seed(10)).reshape(3, 2, 4, 12)
+    model = small_conv_model(BODIES[body])
+    c = pair_contributions(model, x, refs, target=1, method=method)
+    with torch.no_grad():
+        delta = model(x.clone())[:, 1:2] - model(refs.reshape(6, 4, 12))[:, 1].reshape(3, 2)
+    torch.testing.assert_close(c.sum(dim=(2, 3)), delta, atol=1e-5, rtol=1e-4)
+
+
+def test_registered_module_gets_revealcancel_where_the_plan_says():
+    class ByHand(nn.Module):
+        def forward(self, z):
+            return torch.where(z > 0, z, torch.zeros_like(z))
+
+    def net(act):
+        torch.manual_seed(2)
+        layer = nn.Linear(4, 1)
+        with torch.no_grad():
+            layer.weight.copy_(torch.tensor([[1.0, -2.0, -3.0, 4.0]]))
+            layer.bias.fill_(1.0)
+        return nn.Sequential(layer, act, nn.Linear(1, 1))
+
+    x = torch.tensor([[-1.0, -1.0, 1.0, 1.0]])
+    register_elementwise(ByHand)
+    try:
+        mine = pair_contributions(
+            net(ByHand()), x, torch.zeros(1, 1, 4), method="deeplift_revealcancel"
+        )
+    finally:
+        ops._MODULE_RULES.pop(ByHand)
+    relu = pair_contributions(
+        net(nn.ReLU()), x, torch.zeros(1, 1, 4), method="deeplift_revealcancel"
+    )
+    torch.testing.assert_close(mine, relu)
+
+
+def test_guided_backprop_changes_only_relu_like_ops():
+    class Exp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(4, 1, 3, padding=1)
+
+        def forward(self, x):
+            return -torch.exp(self.conv(x)).sum((1, 2)).unsqueeze(1)
+
+    torch.manual_seed(0)
+    model = Exp().eval()
+    x = random_one_hot(2, 10, torch.Generator().manual_seed(11))
+    guided = attribute(model, x, None, method="guided_backprop")
+    plain = attribute(model, x, None, method="grad_input")
+    assert torch.equal(guided, plain) and plain.abs().max() > 0
+
+
+def test_genomics_default_refuses_a_dense_layer_behind_a_non_foldable_op():
+    model = nn.Sequential(
+        nn.Flatten(), nn.Linear(8, 4), nn.LayerNorm(4), nn.ReLU(), nn.Linear(4, 1)
+    )
+    with pytest.raises(LiftGenomicsError, match="genomics default wants RevealCancel"):
+        check_model(model, "genomics", length=2)
+
+
+def test_detached_weights_are_taken_at_the_input_and_said():
+    class ProfileLike(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(1)
+            self.conv = nn.Conv1d(4, 2, 3, padding=1)
+
+        def forward(self, x):
+            logits = self.conv(x).flatten(1)
+            logits = logits - logits.mean(-1, keepdim=True)
+            return (torch.softmax(logits, -1).detach() * logits).sum(-1, keepdim=True)
+
+    model = ProfileLike().eval()
+    x = random_one_hot(2, 10, torch.Generator().manual_seed(12))
+    with pytest.warns(UserWarning, match="taken at the real input"):
+        ours = attribute(model, x, "dinuc:3", method="deeplift_rescale", seed=1)
+    # The same target through our own "profile" reduction of the raw logits.
+    class Raw(nn.Module):
+        def __init__(self, conv):
+            super().__init__()
+            self.conv = conv
+
+        def forward(self, x):
+            return self.conv(x)
+
+    builtin = attribute(Raw(model.conv), x, "dinuc:3", "profile", method="deeplift_rescale", seed=1)
+    torch.testing.assert_close(ours, builtin, atol=1e-6, rtol=1e-5)
+
+
+def test_a_model_writing_into_its_input_leaves_the_callers_array_alone():
+    class Doubles(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dense = nn.Linear(8, 1)
+
+        def forward(self, x):
+            x.mul_(2)
+            return self.dense(torch.relu(x).flatten(1))
+
+    x = random_one_hot(2, 2, torch.Generator().manual_seed(13))
+    before = x.clone()
+    for method in ("deeplift_rescale", "grad_input", "ism", "integrated_gradients"):
+        attribute(Doubles(), x, "flat", method=method)
+    assert torch.equal(x, before)
+
+
+def test_active_dropout_is_refused_for_every_method():
+    class Noisy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dense = nn.Linear(8, 1)
+
+        def forward(self, x):
+            return self.dense(F.dropout(x.flatten(1), 0.5))
+
+    x = random_one_hot(2, 2, torch.Generator().manual_seed(14))
+    for method in ("grad_input", "integrated_gradients", "ism", "guided_backprop"):
+        with pytest.raises(LiftGenomicsError, match="training=True drops units"):
+            attribute(Noisy(), x, "flat", method=method)

@@ -51,6 +51,6 @@ def check_model(
     with prepared(model, None):
         dtype = model_dtype(model)
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        probed, raw = tracer.probe(model, example.to(device, dtype), tuple(forward_args))
+        probed, raw = tracer.probe(model, example.to(device, dtype).clone(), tuple(forward_args))
         selected = outputs.select_output(raw, output)
         return tracer.resolve_plan(mode, probed, selected)

@@ -169,6 +169,19 @@ def attribute_with_details(
         if method.needs_references
         else None
     )
+    try:
+        return _score_all(model, X, sources, targets, forward_args, method, options, device)
+    except torch.OutOfMemoryError:
+        raise
+    except RuntimeError as error:  # the model's own failure, said in one line
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise LiftGenomicsError(
+            f"{method.name}: the model failed while being scored: {first}"
+        ) from error
+
+
+def _score_all(model, X, sources, targets, forward_args, method, options, device):
+    """The batches of :func:`attribute_with_details`, with the model prepared."""
     n, _, length = X.shape
     scores = torch.zeros((n, len(targets), 4, length), dtype=torch.float32)
     predictions = torch.zeros((n, len(targets)), dtype=torch.float32)
@@ -232,17 +245,20 @@ def _to(forward_args: tuple, device, dtype) -> tuple:
 
 
 def _check(model, method: Method, X, forward_args, targets, options, device, dtype):
-    """Probe one sequence: the output and targets exist; DeepLIFT's plan resolves."""
-    x1 = X[:1].to(device, dtype)
-    args1 = _to(_rows(forward_args, 0, 1, X.shape[0]), device, dtype)
-    if method.rule_mode is None:
-        with torch.no_grad():
-            raw = model(x1, *args1)
-        outputs.validate(outputs.select_output(raw, options.output), targets, 1)
-        return None
-    probed, raw = tracer.probe(model, x1, args1)
+    """Probe two sequences: the output and targets exist; DeepLIFT's plan resolves.
+
+    Every method is probed (a copy of the sequences: a model may write into its input), so
+    that randomness (active dropout) is refused for the rivals too.
+    """
+    rows = min(2, X.shape[0])
+    probe_x = X[:rows].to(device, dtype).clone()
+    probe_args = _to(_rows(forward_args, 0, rows, X.shape[0]), device, dtype)
+    probed, raw = tracer.probe(model, probe_x, probe_args)
     selected = outputs.select_output(raw, options.output)
-    outputs.validate(selected, targets, 1)
+    outputs.validate(selected, targets, rows)
+    if method.rule_mode is None:
+        tracer.refuse_randomness(probed, selected)
+        return None
     try:
         return tracer.resolve_plan(method.rule_mode, probed, selected)
     except LiftGenomicsError as error:
@@ -317,8 +333,8 @@ class _Scorer:
         recorded: dict[int, tuple] = {}
         record = tracer.RuleMode("record", self.plan, sequences=b, recorded=recorded)
         with torch.no_grad(), record:
-            record.watch(xb)
-            selected_x = outputs.select_output(self.model(xb, *args), self.options.output)
+            x_copy = record.watch(xb.clone())  # the model may write into its input
+            selected_x = outputs.select_output(self.model(x_copy, *args), self.options.output)
         _finished(record)
         replay = tracer.RuleMode(
             "replay", self.plan, pairs=k, sequences=b, recorded=recorded,
@@ -327,8 +343,8 @@ class _Scorer:
         ref_input = refs.reshape((b * k,) + tuple(refs.shape[2:])).requires_grad_(True)
         with torch.enable_grad():
             with replay:
-                replay.watch(ref_input)
-                raw = self.model(ref_input, *_repeat(args, b, k))
+                # Not the leaf itself: a model may write into its input.
+                raw = self.model(replay.watch(ref_input.clone()), *_repeat(args, b, k))
             _finished(replay)
             selected_r = outputs.select_output(raw, self.options.output)
             weights_x = self._weights(selected_x, 1)
@@ -370,10 +386,9 @@ class _Scorer:
             if self.method.rule_mode == "guided":
                 mode = tracer.RuleMode("guided")
                 with mode:
-                    mode.watch(x)
-                    raw = self.model(x, *args)
+                    raw = self.model(mode.watch(x.clone()), *args)
             else:
-                raw = self.model(x, *args)
+                raw = self.model(x.clone(), *args)
             selected = outputs.select_output(raw, self.options.output)
             weights = self._weights(selected, 1)
             for j, target in enumerate(self.targets):
@@ -405,11 +420,11 @@ class _Scorer:
         points = refs.unsqueeze(2) + alphas.reshape(shape) * delta_x.unsqueeze(2)
         points = points.reshape((b * k * steps,) + tuple(xb.shape[1:])).requires_grad_(True)
         with torch.no_grad():
-            selected_x = outputs.select_output(self.model(xb, *args), self.options.output)
+            selected_x = outputs.select_output(self.model(xb.clone(), *args), self.options.output)
         weights_x = self._weights(selected_x, 1)
         weights_p = self._weights(selected_x, k * steps)
         with torch.enable_grad():
-            raw = self.model(points, *_repeat(args, b, k * steps))
+            raw = self.model(points.clone(), *_repeat(args, b, k * steps))
             selected = outputs.select_output(raw, self.options.output)
             for j, target in enumerate(self.targets):
                 chosen = self._values(selected, target, weights_p)
@@ -527,7 +542,7 @@ def ism_deltas(
     targets = [t if isinstance(t, Target) else outputs.parse_target(t) for t in targets]
     rows = xb.shape[0]
     with torch.no_grad():
-        selected_x = outputs.select_output(model(xb, *forward_args), output)
+        selected_x = outputs.select_output(model(xb.clone(), *forward_args), output)
         weights = outputs.profile_weights(selected_x) if outputs.needs_weights(targets) else None
         base = torch.stack(
             [outputs.target_value(selected_x, t, center, weights) for t in targets], dim=1

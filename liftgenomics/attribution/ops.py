@@ -57,7 +57,10 @@ LINEAR = _collect(
     "select", "split", "chunk", "unbind", "tensor_split", "to", "float", "double", "half",
     "bfloat16", "type", "type_as", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
     "adaptive_avg_pool2d", "pad", "copy_", "unfold", "__setitem__", "zero_", "fill_diagonal_",
+    "interpolate", "upsample", "upsample_nearest", "upsample_bilinear",
 )  # fmt: skip
+# Linear in the data when the mask is a constant.
+MASKED = _collect("masked_fill", "masked_fill_")
 # Linear in the data, with index arguments that must not depend on the sequence.
 INDEXING = _collect("__getitem__", "index_select", "gather", "take_along_dim", "where")
 # Linear when at most one argument depends on the sequence; a product of two otherwise.
@@ -81,9 +84,11 @@ CONSTANT_RESULT = _collect(
     "zeros_like", "ones_like", "full_like", "empty_like", "rand_like", "randn_like",
     "randint_like", "new_zeros", "new_ones", "new_full", "new_empty", "new_tensor",
 )  # fmt: skip
-SHAPLEY_BINARY = _collect("maximum", "minimum", "fmax", "fmin", "atan2", "hypot")
+SHAPLEY_BINARY = _collect("maximum", "minimum", "fmax", "fmin", "atan2", "hypot", "logaddexp")
 TWO_TENSOR_MAX = _collect("max", "min")
 REDUCE = _collect("logsumexp", "amax", "amin")
+#: Global max pooling (over one whole axis): the max-pool rule with one window.
+ADAPTIVE_MAX = {F.adaptive_max_pool1d, F.adaptive_max_pool1d_with_indices}
 #: Players beyond this make the exact Shapley split of a reduction too costly (2^n passes).
 MAX_REDUCE_PLAYERS = 6
 
@@ -127,6 +132,7 @@ _register(("relu",), Elementwise("relu", kernels.relu_limit))
 _register(("sigmoid", "expit"), Elementwise("sigmoid", kernels.sigmoid_limit))
 _register(("tanh",), Elementwise("tanh", kernels.tanh_limit))
 _register(("exp",), Elementwise("exp", torch.exp, guided=False))
+_register(("prelu",), Elementwise("prelu"))
 for _name in (
     "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "mish", "softplus", "relu6",
     "hardtanh", "hardsigmoid", "hardswish", "logsigmoid", "softsign", "tanhshrink",
@@ -139,6 +145,17 @@ for _name in (
     "pow", "__pow__", "__rpow__", "__rtruediv__", "logit",
 ):  # fmt: skip
     _register((_name,), Elementwise(_name, guided=False))
+
+
+
+def _glu(input: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """F.glu written out: a · sigmoid(b) over the two halves (a product and a sigmoid)."""
+    a, b = input.chunk(2, dim=dim)
+    return a * torch.sigmoid(b)
+
+
+#: Ops computed as their parts, each intercepted with its own rule.
+DECOMPOSED: dict[Callable, Callable] = {F.glu: _glu}
 
 #: Functions whose ``inplace`` argument the engine turns off (it records their input).
 _INPLACE_PARAMETER: dict[Callable, int] = {}

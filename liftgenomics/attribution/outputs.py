@@ -171,6 +171,8 @@ def target_value(
     weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One value per row of ``selected`` (``weights``: the profile weights, row-aligned)."""
+    if selected.dim() == 0:  # a model that squeezes away a batch of one
+        selected = selected.reshape(1)
     n = selected.shape[0]
     if target.kind == "index":
         if selected.dim() == 1:

@@ -131,21 +131,32 @@ def rescale_multiplier(
     z_r: torch.Tensor,
     y_x: torch.Tensor,
     y_r: torch.Tensor,
+    shape: torch.Size | None = None,
 ) -> torch.Tensor:
-    """Rescale: m = Δy/Δz, and f'(midpoint) where |Δz| < tolerance (broadcasting x to r)."""
-    eager = functools.partial(_rescale_eager, rule, f)
+    """Rescale: m = Δy/Δz, and f'(midpoint) where |Δz| < tolerance (broadcasting x to r).
+
+    ``shape``: the shape f takes (the reference activation's, before pairing), for
+    functions with tensor arguments (PReLU's weights, clamp bounds) that must broadcast.
+    """
+    eager = functools.partial(_rescale_eager, rule, f, shape)
     return kernels.fused_or_eager(fused_rescale(rule, z_r), eager, z_x, z_r, y_x, y_r)
 
 
-def _rescale_eager(rule, f, z_x, z_r, y_x, y_r) -> torch.Tensor:
+def _rescale_eager(rule, f, shape, z_x, z_r, y_x, y_r) -> torch.Tensor:
     delta_z = z_x - z_r
     small = vanishing(delta_z, z_x, z_r)
     multiplier = (y_x - y_r).div_(delta_z.masked_fill_(small, 1.0))
     if bool(small.any()):
-        # Only the (few) elements with a vanishing difference need the gradient limit.
         where = small.nonzero(as_tuple=True)
-        midpoint = 0.5 * (z_x.expand_as(multiplier)[where] + z_r.expand_as(multiplier)[where])
-        multiplier[where] = elementwise_derivative(rule, f, midpoint).to(multiplier.dtype)
+        if rule.derivative is not None:
+            # Only the (few) elements with a vanishing difference need the gradient limit.
+            midpoint = 0.5 * (z_x.expand_as(multiplier)[where] + z_r.expand_as(multiplier)[where])
+            limit = rule.derivative(midpoint)
+        else:  # f may broadcast tensor arguments: evaluate it in its own shape
+            midpoint = (0.5 * (z_x + z_r)).expand_as(multiplier)
+            full = elementwise_derivative(rule, f, midpoint.reshape(shape or multiplier.shape))
+            limit = full.reshape(multiplier.shape)[where]
+        multiplier[where] = limit.to(multiplier.dtype)
     return multiplier
 
 
@@ -337,24 +348,17 @@ def _dependent(args, kwargs, mode) -> list[torch.Tensor]:
 def apply_rescale(step, func, args, kwargs, recorded, context: PairContext, mode):
     """Rescale at one elementwise op of the reference pass."""
     (z_r,) = _dependent(args, kwargs, mode)
+    return rescale_at(step, elementwise_fn(func, args, kwargs, z_r), z_r, recorded, context)
+
+
+def rescale_at(step, f: Callable, z_r, recorded, context: PairContext):
+    """Rescale for y = f(z) at the reference's ``z_r`` (``recorded``: the input's z, y)."""
     z_x, y_x = recorded
-    f = elementwise_fn(func, args, kwargs, z_r)
     with torch.no_grad():
         y_r = f(z_r.detach())
         zx, zr = context.views(z_x, z_r.detach())
         yx, yr = context.views(y_x, y_r)
-        multiplier = rescale_multiplier(step.elementwise, f, zx, zr, yx, yr).reshape(y_r.shape)
-    return Multiply.apply(z_r, multiplier, [y_r], context.consume)
-
-
-def apply_module_rescale(step, forward, z_r, recorded, context: PairContext):
-    """Rescale at a registered elementwise module."""
-    z_x, y_x = recorded
-    with torch.no_grad():
-        y_r = forward(z_r.detach())
-        zx, zr = context.views(z_x, z_r.detach())
-        yx, yr = context.views(y_x, y_r)
-        multiplier = rescale_multiplier(step.elementwise, forward, zx, zr, yx, yr)
+        multiplier = rescale_multiplier(step.elementwise, f, zx, zr, yx, yr, y_r.shape)
     return Multiply.apply(z_r, multiplier.reshape(y_r.shape), [y_r], context.consume)
 
 
@@ -411,6 +415,12 @@ def _weighted_maps(func, args, kwargs):
 def apply_revealcancel(step, func, args, kwargs, recorded, context: PairContext, mode):
     """RevealCancel at one elementwise op, with the weighted layer in front of it."""
     (z_r,) = _dependent(args, kwargs, mode)
+    f = elementwise_fn(func, args, kwargs, z_r)
+    return revealcancel_at(step, f, z_r, recorded, context, mode)
+
+
+def revealcancel_at(step, f: Callable, z_r, recorded, context: PairContext, mode):
+    """RevealCancel for y = f(z) at ``z_r``, splitting the weighted layer's Δ into ±."""
     z_x, y_x = recorded
     head = step.chain[0]
     weighted_args, weighted_kwargs = mode.chain_inputs.pop(head)
@@ -420,7 +430,6 @@ def apply_revealcancel(step, func, args, kwargs, recorded, context: PairContext,
     a_r = weighted_args[0]
     a_x = mode.recorded[head][0]
     weighted_func = mode.plan.steps[head].func
-    f = elementwise_fn(func, args, kwargs, z_r)
     with torch.no_grad():
         weight = _effective_weight(weighted_args, norm_calls).detach()
         apply, transpose = _weighted_maps(weighted_func, weighted_args, weighted_kwargs)
@@ -600,6 +609,54 @@ def _route(a_x, a_r, y_x, y_r, index_x, index_r) -> tuple[torch.Tensor, torch.Te
     denominator = torch.gather(a_x.expand_as(a_r), -1, index).sub_(torch.gather(a_r, -1, index))
     zero = denominator == 0
     return index, delta_y.div_(denominator).masked_fill_(zero, 1.0)
+
+
+class AxisMaxRoute(torch.autograd.Function):
+    """Max over one axis: each Δy routed to one element along it (see :func:`maxpool_route`)."""
+
+    @staticmethod
+    def forward(ctx, a_r, index, multiplier, holder, dim, keepdim):
+        ctx.dim, ctx.keepdim, ctx.moved_shape = dim, keepdim, holder[1]
+        ctx.save_for_backward(index, multiplier)
+        return holder[0]
+
+    @staticmethod
+    def backward(ctx, grad):
+        index, multiplier = ctx.saved_tensors
+        if not ctx.keepdim:
+            grad = grad.unsqueeze(ctx.dim)
+        routed = grad.movedim(ctx.dim, -1) * multiplier
+        result = torch.zeros(ctx.moved_shape, dtype=grad.dtype, device=grad.device)
+        result.scatter_add_(-1, index, routed)
+        return result.movedim(-1, ctx.dim), None, None, None, None, None
+
+
+def apply_max_route(func, args, kwargs, recorded, context: PairContext):
+    """Global max pooling (``x.max(dim)``, ``amax`` over a long axis, adaptive max to 1)."""
+    a_r = args[0]
+    a_x = recorded[0]
+    name = getattr(func, "__name__", "")
+    if func in ops.ADAPTIVE_MAX:
+        dim, keepdim = -1, True
+    else:
+        dim = args[1] if len(args) > 1 else kwargs.get("dim")
+        dim = dim[0] if isinstance(dim, list | tuple) else dim
+        keepdim = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
+    dim = dim % a_r.dim()
+    with torch.no_grad():
+        ax = a_x.movedim(dim, -1)
+        ar = a_r.detach().movedim(dim, -1)
+        y_x, index_x = ax.max(dim=-1, keepdim=True)
+        y_r, index_r = ar.max(dim=-1, keepdim=True)
+        index, multiplier = maxpool_route(ax, ar, y_x, y_r, index_x, index_r, context)
+        values = y_r.movedim(-1, dim)
+        indices = index_r.movedim(-1, dim)
+        if not keepdim:
+            values, indices = values.squeeze(dim), indices.squeeze(dim)
+    out = AxisMaxRoute.apply(a_r, index, multiplier, [values, ar.shape], dim, keepdim)
+    if name == "max":
+        return torch.return_types.max((out, indices))
+    return out
 
 
 def apply_norm(rule: str, args, kwargs, recorded, context: PairContext):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import linecache
 import os
 import sys
+import warnings
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -202,6 +203,9 @@ class RuleMode(TorchFunctionMode):
         deps = [node for node in map(self.nodes.get, tensors) if node is not None]
         if not deps or func in ops.CONSTANT_RESULT:
             return func(*args, **kwargs)
+        if func in ops.DECOMPOSED:
+            with self:  # re-entered: the pieces are intercepted like the model's own ops
+                return ops.DECOMPOSED[func](*args, **kwargs)
         if self.phase == "guided":
             return self._guided(func, args, kwargs)
         if self.phase == "probe":
@@ -259,12 +263,16 @@ class RuleMode(TorchFunctionMode):
             step.kind = "refuse"
         result = func(*args, **kwargs)
         if getattr(func, "__name__", "") == "__setitem__":
+            step.inplace_target = self.node(args[0])  # the node written over
             self.nodes.set(args[0], (index, 0))
-            step.inplace_target = self.node(args[0])
             self.steps.append(step)
             return result
         if not isinstance(result, torch.Tensor | list | tuple):
             return result  # sizes, booleans: no step
+        if kind == "detach":
+            # A constant (taken at the real input in the reference pass): not a dependent node.
+            self.steps.append(step)
+            return result
         outputs: list = []
         _tensors_in(result, outputs)
         step.outputs = max(1, len(outputs))
@@ -290,6 +298,8 @@ class RuleMode(TorchFunctionMode):
             if step.clone:
                 values = tuple(v.clone() for v in values)
             self.recorded[step.index] = values
+        if step.kind == "detach":
+            return result
         return self._register(step.index, result, step.inplace_target)
 
     # -- replay ------------------------------------------------------------------------------
@@ -320,6 +330,8 @@ class RuleMode(TorchFunctionMode):
             result = rules.apply_reduce(func, args, kwargs, recorded, context, self)
         elif rule == "maxpool":
             result = rules.apply_maxpool(args, kwargs, recorded, context)
+        elif rule == "max_route":
+            result = rules.apply_max_route(func, args, kwargs, recorded, context)
         elif rule in ("layer_norm", "rms_norm"):
             result = rules.apply_norm(rule, args, kwargs, recorded, context)
         else:  # pragma: no cover - resolve_plan assigns only the rules above
@@ -340,7 +352,12 @@ class RuleMode(TorchFunctionMode):
         result = func(*args, **kwargs)
         rule = ops.ELEMENTWISE.get(func)
         dependent = [t for t in _dependent_args(args, kwargs, self)]
-        if rule is not None and len(dependent) == 1 and isinstance(result, torch.Tensor):
+        if (
+            rule is not None
+            and rule.guided
+            and len(dependent) == 1
+            and isinstance(result, torch.Tensor)
+        ):
             z = dependent[0]
             slope = rules.elementwise_derivative(rule, rules.elementwise_fn(func, args, kwargs, z),
                                                  z.detach())
@@ -373,6 +390,7 @@ class RuleMode(TorchFunctionMode):
             self.nodes.set(output, (index, 0))
             return None
         if self.phase == "guided":
+            self.nodes.set(output, (0, 0))
             return None
         step = self._next_step(func)
         if self.phase == "record":
@@ -389,9 +407,11 @@ class RuleMode(TorchFunctionMode):
         self._opaque += 1
         try:
             context = rules.PairContext(self.sequences, self.pairs, self.consume)
-            result = rules.apply_module_rescale(
-                step, forward, z, self.recorded[step.index], context
-            )
+            recorded = self.recorded[step.index]
+            if step.rule == "revealcancel":
+                result = rules.revealcancel_at(step, forward, z, recorded, context, self)
+            else:
+                result = rules.rescale_at(step, forward, z, recorded, context)
         finally:
             self._opaque -= 1
         self.nodes.set(result, (step.index, 0))
@@ -487,8 +507,30 @@ def classify(func, args, kwargs, mode: RuleMode) -> tuple[str, str]:
         if len(dependent) == 1:
             return "elementwise", ""
         return "refuse", "an elementwise op of several sequence-dependent tensors has no rule"
+    if func in ops.ADAPTIVE_MAX:
+        size = args[1] if len(args) > 1 else kwargs.get("output_size")
+        if size in (1, (1,), [1]) and not kwargs.get("return_indices"):
+            return "max_route", ""
+        return "refuse", "adaptive max pooling to more than one window has no rule here"
+    if func in ops.TWO_TENSOR_MAX and not _two_tensor_form(args):
+        has_dim = len(args) > 1 or "dim" in kwargs
+        if getattr(func, "__name__", "") == "max" and has_dim:
+            return "max_route", ""
+        return "refuse", "min/max over a whole tensor has no rule here (max over one axis has)"
+    if getattr(func, "__name__", "") == "amax" and func in ops.REDUCE:
+        dim = args[1] if len(args) > 1 else kwargs.get("dim")
+        dims = dim if isinstance(dim, list | tuple) else [dim]
+        if len(dims) == 1 and dims[0] is not None:
+            if dependent[0].shape[dims[0]] > ops.MAX_REDUCE_PLAYERS:
+                return "max_route", ""
     if func in ops.SHAPLEY_BINARY or (func in ops.TWO_TENSOR_MAX and _two_tensor_form(args)):
-        return ("shapley", "") if len(dependent) == 2 else ("refuse", "needs two tensors")
+        # Against a constant tensor it is an elementwise function of the one dependent input.
+        return ("shapley", "") if len(dependent) == 2 else ("elementwise_other", "")
+    if func in ops.MASKED:
+        mask = args[1] if len(args) > 1 else kwargs.get("mask")
+        if mode.node(mask) is not None:
+            return "refuse", "a mask computed from the sequence has no exact rule"
+        return "linear", ""
     if func in ops.REDUCE:
         return "reduce", ""
     return "refuse", "no DeepLIFT rule is known for this op"
@@ -500,7 +542,7 @@ def _two_tensor_form(args) -> bool:
 
 def probe(model: torch.nn.Module, x: torch.Tensor, forward_args: tuple) -> tuple[RuleMode, object]:
     """Run the probe pass; returns the mode (its steps) and the model's raw output."""
-    mode = RuleMode("probe")
+    mode = RuleMode("probe", sequences=x.shape[0])
     with torch.no_grad(), mode:
         mode.watch(x)
         output = model(x, *forward_args)
@@ -527,38 +569,60 @@ def resolve_plan(mode_name: str, probed: RuleMode, output_tensor: torch.Tensor) 
                 users[dep] = users.get(dep, 0) + 1
     by_index = {step.index: step for step in steps}
     for step in steps:
+        if step.kind == "detach":
+            # Its value feeds later ops as a constant: the real input's, for every reference.
+            step.rule, step.store = "detach", True
+            continue
         if step.index not in live:
             step.rule = _DEAD
             continue
-        if step.kind in ("refuse", "elementwise_rdiv") and step.kind == "refuse":
+        if step.kind == "refuse":
             raise LiftGenomicsError(
                 f"unsupported op {step.name} at {step.where}: {step.reason}; "
                 f"{ops._NO_RULE_HINT}"
             )
-        if step.kind == "elementwise_rdiv":
+        if step.kind in ("elementwise_rdiv", "elementwise_other"):
+            step.elementwise = ops.Elementwise(step.name, guided=False)
             step.kind = "elementwise"
-            step.elementwise = ops.ELEMENTWISE[torch.Tensor.__rtruediv__]
         if step.kind == "elementwise":
             step.rule, step.chain = _elementwise_rule(mode_name, step, by_index, users)
         elif step.kind == "weighted":
             step.rule = "linear"
         else:
             step.rule = step.kind
-        step.store = step.rule not in ("linear", "chain")
+        step.store = step.rule not in ("linear", "chain", _DEAD)
     for step in steps:
         if step.rule == "revealcancel":
             by_index[step.chain[0]].store = True
     _check_last_op(steps, output_node, by_index)
-    mutated = {s.inplace_target for s in steps if s.inplace_target is not None}
-    for step in steps:
-        if step.store and any(dep in mutated for dep in step.deps) or step.store and (
-            (step.index, 0) in mutated
-        ):
-            step.clone = True
+    # A write in place (h += skip, z[:, 0] = 0, through views too) may change a value the
+    # record pass stored: with any in the model, stored values are copies.
+    if any(s.inplace_target is not None for s in steps):
+        for step in steps:
+            step.clone = step.store
+    frozen = [s for s in steps if s.kind == "detach"]
+    if frozen and mode_name != "guided":
+        warnings.warn(
+            f"the model detaches a sequence-dependent tensor ({frozen[0].name} at "
+            f"{frozen[0].where}): it is taken at the real input for every reference (the BPNet "
+            "profile convention), so Δt is that of the model with it frozen",
+            stacklevel=4,
+        )
     if mode_name == "guided":
         for step in steps:
             step.store = False
-    return Plan(mode_name, steps, output_node, probed.elements)
+    return Plan(mode_name, steps, output_node, probed.elements // max(1, probed.sequences))
+
+
+def refuse_randomness(probed: RuleMode, output_tensor: torch.Tensor) -> None:
+    """Refuse active dropout on the path to the output (scores would change from run to run)."""
+    output_node = probed.node(output_tensor)
+    if output_node is None:
+        return
+    live = _live_steps(probed.steps, output_node)
+    for step in probed.steps:
+        if step.index in live and step.func in ops.DROPOUT and step.kind == "refuse":
+            raise LiftGenomicsError(f"unsupported op {step.name} at {step.where}: {step.reason}")
 
 
 def _live_steps(steps: list[Step], output_node) -> set[int]:
@@ -611,13 +675,17 @@ _PASS_THROUGH = {"contiguous", "clone", "dropout", "dropout1d", "alpha_dropout",
 
 
 def _weighted_chain(step: Step, by_index, users):
-    """(chain of step indices weighted→…→last, the weighted step) or (None, weighted-or-None)."""
+    """(chain weighted→…→last, the nearest weighted step) for an elementwise step.
+
+    The chain is None when RevealCancel cannot split the weighted layer's output: an op other
+    than a no-op, inert dropout or BatchNorm in between, or an output used elsewhere. The
+    nearest weighted layer is found through any single-input linear op (None if there is
+    none before a nonlinearity or a merge).
+    """
     chain: list[int] = []
     node = step.deps[0]
     ok = True
-    while True:
-        if node[0] < 0:
-            return None, None
+    while node[0] >= 0:
         producer = by_index[node[0]]
         if users.get(node, 0) != 1 or producer.outputs != 1:
             ok = False
@@ -625,11 +693,15 @@ def _weighted_chain(step: Step, by_index, users):
             chain.insert(0, producer.index)
             return (chain if ok else None), producer
         base = getattr(producer.func, "__name__", "")
-        if producer.kind == "linear" and base in _PASS_THROUGH and len(producer.deps) == 1:
+        single = len(set(producer.deps)) == 1
+        if producer.kind == "linear" and base in _PASS_THROUGH and single:
             chain.insert(0, producer.index)
-            node = producer.deps[0]
-            continue
-        return None, None
+        elif producer.kind in ("linear", "layer_norm", "rms_norm") and single:
+            ok = False  # keep looking for the weighted layer, but no chain through this
+        else:
+            return None, None
+        node = producer.deps[0]
+    return None, None
 
 
 def _check_last_op(steps, output_node, by_index) -> None:
