@@ -343,6 +343,8 @@ def add_functions(setting: Setting, shuffle_rival: Callable | None) -> None:
     k = setting.references.shape[1]
     functions[FLOOR] = lambda: gradient_floor(setting)
     for method in OUR_METHODS:
+        if method == "integrated_gradients" and setting.output is not None:
+            continue  # K x steps BPNet passes: minutes per round, and not a DeepLIFT target
         functions[method] = lambda method=method: ours(setting, method, setting.references)
     if tangermeme_scorer() is not None:
         functions[TANGERMEME] = lambda: tangermeme_scores(setting, setting.references)
