@@ -106,7 +106,8 @@ def hypothetical_files(wildcards):
     )
 
 
-# De novo discovery (rules/discovery.smk): the config's grid of method x reference x task.
+# De novo discovery (rules/discovery.smk): the config's grid of method x reference x task
+# (no methods: no discovery runs and no report section).
 DISCOVERY = config["discovery"]
 DISCOVERY_METHODS = DISCOVERY["methods"]
 DISCOVERY_REFERENCES = [
@@ -117,6 +118,8 @@ DISCOVERY_TASKS = DISCOVERY["tasks"]
 
 def check_discovery_grid():
     """The grid must be scored by the attribution step: fail at parse time, not mid-run."""
+    if not DISCOVERY_METHODS:
+        return
     for name, chosen, known in (
         ("methods", DISCOVERY_METHODS, METHODS),
         ("references", DISCOVERY_REFERENCES, list(REFERENCES)),

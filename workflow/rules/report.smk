@@ -8,8 +8,10 @@ rule report:
         summary=f"results/{MAIN_RUN}metrics/summary.tsv",
         model_metrics=f"results/{MAIN_RUN}model/metrics.json",
         replicates=rules.replicates.output if REPLICATED else [],
-        discovery="results/metrics/discovery.tsv",
-        discovery_logos="results/discovery/true_motifs.png",
+        discovery=["results/metrics/discovery.tsv"] if DISCOVERY_METHODS else [],
+        discovery_logos=(
+            ["results/discovery/true_motifs.png"] if DISCOVERY_METHODS else []
+        ),
     output:
         "results/report/report.html",
     log:
@@ -25,9 +27,13 @@ rule report:
             if REPLICATED
             else ""
         ),
-        discovery_root=lambda wildcards, input: os.path.dirname(input.discovery_logos),
+        discovery=lambda wildcards, input: (
+            f"--discovery {input.discovery[0]}"
+            f" --discovery-root {os.path.dirname(input.discovery_logos[0])}"
+            if DISCOVERY_METHODS
+            else ""
+        ),
     shell:
         "{params.cli} report --figures {input.figures} --summary {input.summary}"
         " --model-metrics {input.model_metrics} --settings {params.settings:q}"
-        " --discovery {input.discovery} --discovery-root {params.discovery_root}"
-        " {params.replicates} --out {output} > {log} 2>&1"
+        " {params.discovery} {params.replicates} --out {output} > {log} 2>&1"
