@@ -392,7 +392,10 @@ def _shuffle_chunk(codes: np.ndarray, seg: _Segments, n: int, draws: np.ndarray)
 
     flat_out = out.reshape(-1)
     if longest == length and (sorted_length == length).all():
-        out.reshape(n_rows * n, length)[order, 1:] = letters_out.reshape(length - 1, -1).T
+        # Units are whole rows here, but rows without a unit (all N) have none: index by block.
+        out.reshape(n_rows * n, length)[unit_block[order], 1:] = letters_out.reshape(
+            length - 1, -1
+        ).T
     else:
         begin = unit_block[order] * length + seg.starts[unit_segment[order]] % length
         column = _ragged_arange(active)

@@ -460,3 +460,13 @@ def test_generate_every_kind(tmp_path):
     assert decode(fasta[3, 0]) == "AC" * 40 and not fasta[3, 1].any()
     with pytest.raises(LiftGenomicsError, match="'a' has length 80, expected 50"):
         parse_reference_spec(f"fasta:{path}").generate(X[:, :, :50], seed=0)
+
+
+def test_an_all_n_sequence_beside_others_stays_all_n():
+    """Found by hypothesis in CI: ['NN', 'AA'] wrote the AA walk into the NN row."""
+    X = one_hot_encode_batch(["NN", "AA", "NNNN"[:2]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ShuffleWarning)
+        shuffles = dinucleotide_shuffle(X, 3, seed=0)
+    assert (shuffles[0] == 0).all() and (shuffles[2] == 0).all()
+    assert (shuffles[1, :, 0] == 1).all()
