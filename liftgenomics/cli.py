@@ -100,8 +100,6 @@ def _run_simulate(args: argparse.Namespace) -> None:
 
 
 def _add_train(subparsers) -> None:
-    from liftgenomics.train import DEFAULTS
-
     parser = subparsers.add_parser(
         "train",
         help="train the paper's multi-task CNN on simulated data",
@@ -110,10 +108,14 @@ def _add_train(subparsers) -> None:
     )
     parser.add_argument("--data", required=True, help="directory written by 'simulate'")
     parser.add_argument("--out", required=True, help="model directory to write")
-    parser.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
-    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
-    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
-    parser.add_argument("--patience", type=int, default=DEFAULTS["patience"])
+    # Defaults are train.DEFAULTS, applied by train_model: reading them here would import
+    # torch for every subcommand's start-up.
+    parser.add_argument("--epochs", type=int, help="maximum epochs (default 60)")
+    parser.add_argument("--batch-size", type=int, help="sequences per step (default 64)")
+    parser.add_argument("--lr", type=float, help="Adam learning rate (default 0.001)")
+    parser.add_argument(
+        "--patience", type=int, help="epochs without validation improvement (default 5)"
+    )
     parser.add_argument(
         "--architecture",
         default="paper_cnn",
@@ -146,13 +148,15 @@ def _run_train(args: argparse.Namespace) -> None:
     from liftgenomics.train import train_model
 
     _set_threads(args.threads)
+    given = {
+        name: getattr(args, name)
+        for name in ("epochs", "batch_size", "lr", "patience")
+        if getattr(args, name) is not None
+    }
     train_model(
         args.data,
         args.out,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        patience=args.patience,
+        **given,
         seed=args.seed,
         device=args.device,
         architecture=_architecture(args.architecture),

@@ -149,3 +149,44 @@ def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys, arguments, 
     assert error.startswith("liftgenomics: error:") and "\n" not in error
     assert message in error
     assert not (tmp_path / "out").exists()
+
+
+def _modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after running ``code``."""
+    import subprocess
+    import sys
+
+    script = f"{code}\nimport sys\nprint('\\n'.join(sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    return set(result.stdout.split())
+
+
+def test_light_subcommands_start_without_torch(trained):
+    """Gather (one job per method x reference in the workflow) must not pay torch's import."""
+    chunk = trained / "chunk.npz"
+    gathered = [trained / f"gathered{t}.hyp.npz" for t in range(3)]
+    assert main(
+        ["attribute", "--model", str(trained / "model"), "--ohe", str(trained / "sim" / "test.ohe.npz"),
+         "--method", "grad_input", "--targets", "0,1,2", "--out", str(chunk)]
+    ) == 0  # fmt: skip
+    code = (
+        "from liftgenomics.cli import main\n"
+        f"assert main(['gather', '--chunks', {str(chunk)!r}, '--out', "
+        f"{', '.join(repr(str(p)) for p in gathered)}]) == 0"
+    )
+    loaded = _modules_after(code)
+    assert all(p.is_file() for p in gathered)
+    assert "torch" not in loaded
+    assert "liftgenomics.attribution.methods" in loaded  # the parser's method choices
+
+
+def test_train_help_states_the_real_defaults(capsys):
+    from liftgenomics.train import DEFAULTS
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name, value in DEFAULTS.items():
+        assert f"(default {value:g})" in text, name

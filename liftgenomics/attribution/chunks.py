@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from liftgenomics.attribution.engine import attribute_with_details
 from liftgenomics.errors import LiftGenomicsError
 from liftgenomics.io import atomic_path, save_npz_atomic
 
@@ -74,6 +73,9 @@ def attribute_chunk(
         model = load_model(model)
     X = load_one_hot(ohe_path)
     start, stop = chunk_bounds(len(X), n_chunks, chunk)
+    # Imported here: gathering and reading one-hot files must not pay for torch.
+    from liftgenomics.attribution.engine import attribute_with_details
+
     result = attribute_with_details(
         model,
         X[start:stop],
