@@ -167,8 +167,9 @@ def test_light_subcommands_start_without_torch(trained):
     """Gather (one job per method x reference in the workflow) must not pay torch's import."""
     chunk = trained / "chunk.npz"
     gathered = [trained / f"gathered{t}.hyp.npz" for t in range(3)]
+    ohe = str(trained / "sim" / "test.ohe.npz")
     assert main(
-        ["attribute", "--model", str(trained / "model"), "--ohe", str(trained / "sim" / "test.ohe.npz"),
+        ["attribute", "--model", str(trained / "model"), "--ohe", ohe,
          "--method", "grad_input", "--targets", "0,1,2", "--out", str(chunk)]
     ) == 0  # fmt: skip
     code = (
