@@ -14,6 +14,7 @@ import shlex
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -25,15 +26,15 @@ TINY = {"n_filters": 3, "n_layers": 2, "n_outputs": 2, "n_control_tracks": 2, "l
 pyBigWig = pytest.importorskip("pyBigWig")
 
 
-def readme_command(marker: str) -> list[str]:
-    """The argv of the README's ``liftgenomics score`` command that contains ``marker``."""
+def readme_command(marker: str, command: str = "score") -> list[str]:
+    """The argv of the README's ``liftgenomics {command}`` command that contains ``marker``."""
     blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
     for block in blocks:
         text = block.replace("\\\n", " ")
         for line in text.splitlines():
-            if line.startswith("liftgenomics score") and marker in line:
+            if line.startswith(f"liftgenomics {command} ") and marker in line:
                 return shlex.split(line)[1:]
-    raise AssertionError(f"README has no 'liftgenomics score' command with {marker!r}")
+    raise AssertionError(f"README has no 'liftgenomics {command}' command with {marker!r}")
 
 
 def swap(argv: list[str], values: dict[str, str]) -> list[str]:
@@ -99,3 +100,78 @@ def test_readme_bpnet_example(tmp_path):
     np.testing.assert_allclose(predicted["counts"], counts[:, 0].numpy(), rtol=1e-5)
     np.testing.assert_allclose(predicted["profile"], by_hand.numpy(), rtol=1e-5, atol=1e-6)
     assert max(float(row[-1]) for row in rows) < 1e-4  # summation-to-delta, every pair
+
+
+def planted_gata_model(width: int, log_odds: np.ndarray, threshold: float) -> torch.nn.Module:
+    """The paper's CNN shape with hand-set weights: its output is the mean over positions of
+    relu(GATA_disc1 log-odds − threshold), so only the planted motif can move it."""
+    from liftgenomics.model import paper_cnn
+
+    model = paper_cnn(n_tasks=1, length=200, filters=2, width=width, hidden=2, dropout=0.0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.zero_()
+        model.conv1.weight[0] = torch.from_numpy(log_odds.T.astype(np.float32))
+        model.conv1.bias[0] = -threshold
+        model.conv2.weight[0, 0, 0] = 1.0
+        model.dense1.weight[0, 0] = 1.0
+        model.dense2.weight[0, 0] = 1.0
+    return model.eval()
+
+
+def test_readme_score_then_motifs(tmp_path):
+    """README: `score` on a BED, then `motifs` on its outputs, with the README's own defaults.
+
+    300 regions of 200 bp, each with one GATA_disc1 instance sampled from its PWM at a known
+    place, scored by a model that sees only that motif: TF-MoDISco must find it, TOMTOM must
+    name it (q < 0.05 against the whole ENCODE compendium), and its seqlets must sit on the
+    planted instances.
+    """
+    from liftgenomics.model import save_model
+    from liftgenomics.motifs import load_encode_compendium
+
+    motif = load_encode_compendium()["GATA_disc1"]
+    pwm = motif.probabilities / motif.probabilities.sum(axis=1, keepdims=True)
+    log_odds = np.log((pwm * 0.97 + 0.0075) / 0.25)
+    width, n_regions = motif.width, 300
+    rng = np.random.default_rng(7)
+    codes = rng.integers(0, 4, (n_regions, 200))
+    starts = rng.integers(40, 160 - width, n_regions)
+    for row, start in enumerate(starts):
+        for j in range(width):
+            codes[row, start + j] = rng.choice(4, p=pwm[j])
+    genome = "".join("ACGT"[c] for c in codes.ravel())
+    (tmp_path / "g.fa").write_text(">chr1\n" + genome + "\n")
+    (tmp_path / "p.bed").write_text(
+        "".join(f"chr1\t{200 * r}\t{200 * r + 200}\tr{r}\n" for r in range(n_regions))
+    )
+    model = planted_gata_model(width, log_odds, threshold=log_odds.max(axis=1).sum() - 6.0)
+    save_model(model, tmp_path / "model", {
+        "name": "paper_cnn", "n_tasks": 1, "length": 200, "filters": 2, "width": width,
+        "hidden": 2, "dropout": 0.0,
+    })  # fmt: skip
+
+    scores = tmp_path / "scores"
+    argv = swap(readme_command("--bed peaks.bed --out scores "), {
+        "--model": str(tmp_path / "model"), "--fasta": str(tmp_path / "g.fa"),
+        "--bed": str(tmp_path / "p.bed"), "--out": str(scores),
+    })  # fmt: skip
+    assert main([*argv, "--quiet", "--device", "cpu"]) == 0
+    argv = swap(readme_command("--hyp scores/hyp.npz", command="motifs"), {
+        "--ohe": str(scores / "ohe.npz"), "--hyp": str(scores / "hyp.npz"),
+        "--out": str(scores / "motifs"),
+    })  # fmt: skip
+    assert main(argv) == 0
+
+    patterns = pd.read_csv(scores / "motifs" / "patterns.tsv", sep="\t")
+    first = patterns.iloc[0]
+    assert first["sign"] == "+" and first["match1"] == "GATA_disc1" and first["q1"] < 0.05
+    seqlets = pd.read_csv(scores / "motifs" / "seqlets.tsv", sep="\t")
+    mine = seqlets[seqlets["pattern"] == first["pattern"]]
+    assert len(mine) >= 100
+    planted = {f"r{r}": (int(s), int(s) + width) for r, s in enumerate(starts)}
+    on_instance = [
+        min(end, planted[region][1]) > max(start, planted[region][0])
+        for region, start, end in zip(mine["region"], mine["start"], mine["end"], strict=True)
+    ]
+    assert np.mean(on_instance) >= 0.9
