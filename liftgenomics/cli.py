@@ -436,6 +436,7 @@ def _add_evaluate(subparsers) -> None:
     parser.add_argument("--methods", nargs="+", required=True)
     parser.add_argument("--references", nargs="+", required=True, help="reference names")
     parser.add_argument("--tasks", nargs="+", type=int, required=True)
+    _add_method_references(parser)
     parser.add_argument("--hits-per-motif", type=int, default=5)
     parser.add_argument("--strong-log-odds", type=float, default=7.0)
     parser.add_argument("--out", required=True, help="output directory")
@@ -445,11 +446,30 @@ def _add_evaluate(subparsers) -> None:
 def _run_evaluate(args: argparse.Namespace) -> None:
     from liftgenomics.recovery import attribution_paths, evaluate_attributions, write_evaluation
 
-    files = attribution_paths(args.attributions, args.methods, args.references, args.tasks)
+    files = attribution_paths(
+        args.attributions, args.methods, args.references, args.tasks, _method_references(args)
+    )
     hits, summary = evaluate_attributions(
         args.simulation, files, n_hits=args.hits_per_motif, threshold=args.strong_log_odds
     )
     write_evaluation(hits, summary, args.out)
+
+
+def _add_method_references(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--method-references",
+        nargs="*",
+        default=[],
+        metavar="METHOD=REF[,REF]",
+        help="methods scored against some of the references only (the workflow's "
+        "attribution.method_references), e.g. integrated_gradients=flat",
+    )
+
+
+def _method_references(args: argparse.Namespace) -> dict[str, list[str]]:
+    from liftgenomics.recovery import parse_method_references
+
+    return parse_method_references(args.method_references, args.methods, args.references)
 
 
 def _add_figures(subparsers) -> None:
@@ -465,6 +485,7 @@ def _add_figures(subparsers) -> None:
     parser.add_argument("--methods", nargs="+", required=True)
     parser.add_argument("--references", nargs="+", required=True, help="reference names")
     parser.add_argument("--tasks", nargs="+", type=int, required=True)
+    _add_method_references(parser)
     parser.add_argument("--logo-reference", required=True)
     parser.add_argument("--examples-per-class", type=int, default=1)
     parser.add_argument("--out", required=True, help="output directory")
@@ -488,6 +509,7 @@ def _run_figures(args: argparse.Namespace) -> None:
         args.tasks,
         args.logo_reference,
         args.examples_per_class,
+        method_references=_method_references(args),
     )
     index = {caption: Path(path).name for caption, path in figures.items()}
     write_text_atomic(Path(args.out) / "figures.json", json.dumps(index, indent=2) + "\n")
@@ -661,11 +683,29 @@ def _add_grade_motifs(subparsers) -> None:
     parser.add_argument(
         "--discovery", required=True, help="directory of {method}/{reference}/task{t} runs"
     )
-    parser.add_argument("--methods", nargs="+", required=True)
-    parser.add_argument("--references", nargs="+", required=True, help="reference names")
+    grid = parser.add_mutually_exclusive_group(required=True)
+    grid.add_argument("--methods", nargs="+", help="with --references: every pair")
+    grid.add_argument(
+        "--pairs", nargs="+", metavar="METHOD:REFERENCE", help="the runs to grade, explicitly"
+    )
+    parser.add_argument("--references", nargs="+", help="reference names (with --methods)")
     parser.add_argument("--tasks", nargs="+", type=int, required=True)
     parser.add_argument("--out", required=True, help="output .tsv")
     parser.set_defaults(run=_run_grade_motifs)
+
+
+def _grading_pairs(args: argparse.Namespace) -> list[tuple[str, str]]:
+    if args.methods:
+        if not args.references:
+            raise LiftGenomicsError("grade-motifs: --methods needs --references")
+        return [(method, reference) for method in args.methods for reference in args.references]
+    pairs = []
+    for item in args.pairs:
+        method, sep, reference = item.partition(":")
+        if not sep or not method or not reference:
+            raise LiftGenomicsError(f"grade-motifs --pairs {item!r}: expected METHOD:REFERENCE")
+        pairs.append((method, reference))
+    return pairs
 
 
 def _run_grade_motifs(args: argparse.Namespace) -> None:
@@ -676,8 +716,7 @@ def _run_grade_motifs(args: argparse.Namespace) -> None:
 
     runs = {
         (method, reference, task): Path(args.discovery) / method / reference / f"task{task}"
-        for method in args.methods
-        for reference in args.references
+        for method, reference in _grading_pairs(args)
         for task in args.tasks
     }
     table = discovery_table(args.simulation, runs)

@@ -8,7 +8,7 @@ logos. :func:`draw_figures` returns caption -> PNG path for the report.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ import yaml
 from liftgenomics.attribution.chunks import load_one_hot
 from liftgenomics.errors import LiftGenomicsError
 from liftgenomics.motifs import get_motif, read_meme, smooth
+from liftgenomics.recovery import methods_scored_at
 
 
 def _explained_task(class_motifs: set[str], task_motifs: list[list[str]]) -> int:
@@ -39,8 +40,13 @@ def draw_figures(
     tasks: Sequence[int],
     logo_reference: str,
     examples_per_class: int = 1,
+    method_references: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Path]:
     """Draw every figure of the report into ``out_dir``.
+
+    ``method_references`` restricts some methods to some references (see
+    :func:`~liftgenomics.recovery.methods_scored_at`); each figure shows the methods scored
+    against its reference.
 
     Returns:
         Caption -> PNG path, in the order the report shows them.
@@ -63,12 +69,13 @@ def draw_figures(
     settings = yaml.safe_load((simulation / "simulation.yaml").read_text())
     figures: dict[str, Path] = {}
     for reference in references:
+        scored = methods_scored_at(methods, reference, method_references)
         figures[f"False-negative rate of strong motif hits on task 0 ({reference})"] = (
             plots.plot_false_negatives(summary, out / f"false_negatives.{reference}.png", reference)
         )
         figures[f"Motif hits: log-odds vs total score per method and task ({reference})"] = (
             plots.plot_motif_recovery(
-                hits, out / f"motif_recovery.{reference}.png", reference, list(methods)
+                hits, out / f"motif_recovery.{reference}.png", reference, scored
             )
         )
 
@@ -78,6 +85,7 @@ def draw_figures(
     task_motifs = list(settings["tasks"].values())
     class_motifs = {name: set(c["motifs"]) for name, c in settings["classes"].items()}
     rng = np.random.default_rng(0)
+    methods = methods_scored_at(methods, logo_reference, method_references)
     scores = {
         (method, task): load_one_hot(
             Path(attributions_dir) / method / logo_reference / f"task{task}.hyp.npz"

@@ -12,7 +12,7 @@ embedded instance of the motif" against "outside every instance".
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -266,14 +266,61 @@ def evaluate_attributions(
     return pd.concat(hit_tables, ignore_index=True), pd.DataFrame(rows)
 
 
+def methods_scored_at(
+    methods: Sequence[str],
+    reference: str,
+    method_references: Mapping[str, Sequence[str]] | None = None,
+) -> list[str]:
+    """The methods scored against ``reference``: all, except those ``method_references``
+    restricts to other references (the workflow's ``attribution.method_references``)."""
+    restricted = method_references or {}
+    return [m for m in methods if m not in restricted or reference in restricted[m]]
+
+
+def parse_method_references(
+    items: Sequence[str], methods: Sequence[str], references: Sequence[str]
+) -> dict[str, list[str]]:
+    """``["integrated_gradients=flat,dinuc20", ...]`` as a dict, checked against the grid.
+
+    Raises:
+        LiftGenomicsError: for a malformed item, or a method or reference not in the grid.
+    """
+    parsed: dict[str, list[str]] = {}
+    for item in items:
+        method, sep, names = item.partition("=")
+        chosen = [name for name in names.split(",") if name]
+        if not sep or not chosen:
+            raise LiftGenomicsError(
+                f"--method-references {item!r}: expected METHOD=REFERENCE[,REFERENCE...]"
+            )
+        if method not in methods:
+            raise LiftGenomicsError(
+                f"--method-references {item!r}: method {method!r} is not among {list(methods)}"
+            )
+        unknown = [name for name in chosen if name not in references]
+        if unknown:
+            raise LiftGenomicsError(
+                f"--method-references {item!r}: {unknown} not among the references "
+                f"{list(references)}"
+            )
+        parsed[method] = chosen
+    return parsed
+
+
 def attribution_paths(
-    root: str | os.PathLike, methods: Sequence[str], references: Sequence[str], tasks: Sequence[int]
+    root: str | os.PathLike,
+    methods: Sequence[str],
+    references: Sequence[str],
+    tasks: Sequence[int],
+    method_references: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[tuple[str, str, int], Path]:
-    """The workflow's ``{root}/{method}/{reference}/task{t}.hyp.npz`` files."""
+    """The workflow's ``{root}/{method}/{reference}/task{t}.hyp.npz`` files, for the pairs
+    scored (see :func:`methods_scored_at`)."""
     return {
         (method, reference, task): Path(root) / method / reference / f"task{task}.hyp.npz"
         for method in methods
         for reference in references
+        if method in methods_scored_at([method], reference, method_references)
         for task in tasks
     }
 

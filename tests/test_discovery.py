@@ -269,6 +269,14 @@ def test_cli_too_few_seqlets(tmp_path, capsys):
     _expect_error(capsys, argv, out, "too few seqlets")
 
 
+@pytest.mark.parametrize("pairs", [["deeplift_genomics"], ["deeplift_genomics:"], [":flat"]])
+def test_cli_grade_bad_pairs(tmp_path, capsys, pairs):
+    out = tmp_path / "discovery.tsv"
+    argv = ["grade-motifs", "--simulation", str(tmp_path), "--discovery", str(tmp_path),
+            "--pairs", *pairs, "--tasks", "0", "--out", str(out)]  # fmt: skip
+    _expect_error(capsys, argv, out, "expected METHOD:REFERENCE")
+
+
 def test_report_section_headline(tmp_path):
     from liftgenomics.report import discovery_section
 

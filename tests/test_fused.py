@@ -1,8 +1,9 @@
 """The fused (compiled) Rescale kernel computes what the eager ops compute.
 
 Large activations take :func:`~liftgenomics.attribution.rules.fused_rescale` where
-``torch.compile`` works; these tests compare it with the eager path (``LIFTGENOMICS_FUSED=0``)
-and skip where no kernel can be compiled.
+``torch.compile`` works (on a GPU by default; ``LIFTGENOMICS_FUSED=1`` turns it on here for
+these tests); they compare it with the eager path (``LIFTGENOMICS_FUSED=0``) and skip where no
+kernel can be compiled.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from tests.toy_models import conv_net, random_one_hot
 
 RULES = {"relu": torch.relu, "leaky_relu": F.leaky_relu, "sigmoid": torch.sigmoid,
          "tanh": torch.tanh}
+
+
+@pytest.fixture(autouse=True)
+def fusion_on(monkeypatch):
+    """The kernels on whatever device runs the tests (they are CUDA-only by default)."""
+    monkeypatch.setenv(kernels.FUSED_ENVIRONMENT, "1")
 
 
 def rule_of(module: nn.Module) -> ops.Elementwise:
@@ -86,3 +93,10 @@ def test_scores_are_the_same_with_and_without_the_fused_kernel(method, monkeypat
     monkeypatch.setenv(kernels.FUSED_ENVIRONMENT, "0")
     eager = attribute(model, x, refs, method=method, hypothetical=True)
     assert torch.equal(fused, eager)
+
+
+def test_fusion_defaults_to_cuda_only(monkeypatch):
+    monkeypatch.delenv(kernels.FUSED_ENVIRONMENT)
+    assert not kernels.worth_fusing(torch.zeros(4, 8, 16, 300))
+    if torch.cuda.is_available():
+        assert kernels.worth_fusing(torch.zeros(4, 8, 16, 300, device="cuda"))

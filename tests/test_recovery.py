@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -127,3 +128,40 @@ def test_evaluate_attributions_on_a_tiny_simulation(tmp_path):
     # The oracle scores every motif on every task, so its false-positive ratio is 1.
     assert rows.loc[("oracle", 1, "TAL1_known1"), "false_positive_ratio"] == pytest.approx(1.0)
     assert math.isnan(rows.loc[("oracle", 1, "GATA_disc1"), "false_positive_ratio"])
+
+
+def test_method_references_restrict_the_grid(tmp_path):
+    from liftgenomics.recovery import (
+        attribution_paths,
+        methods_scored_at,
+        parse_method_references,
+    )
+
+    methods, references = ["ism", "integrated_gradients"], ["flat", "dinuc20", "gc20"]
+    restricted = parse_method_references(["integrated_gradients=flat,gc20"], methods, references)
+    assert restricted == {"integrated_gradients": ["flat", "gc20"]}
+    assert methods_scored_at(methods, "dinuc20", restricted) == ["ism"]
+    assert methods_scored_at(methods, "gc20", restricted) == methods
+    paths = attribution_paths(tmp_path, methods, references, [0, 2], restricted)
+    assert sorted(k for k in paths if k[0] == "integrated_gradients") == [
+        ("integrated_gradients", "flat", 0), ("integrated_gradients", "flat", 2),
+        ("integrated_gradients", "gc20", 0), ("integrated_gradients", "gc20", 2),
+    ]  # fmt: skip
+    assert len(paths) == 3 * 2 + 2 * 2
+    assert paths[("ism", "dinuc20", 2)] == tmp_path / "ism" / "dinuc20" / "task2.hyp.npz"
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("integrated_gradients", "expected METHOD=REFERENCE"),
+        ("integrated_gradients=", "expected METHOD=REFERENCE"),
+        ("deeplift=flat", "method 'deeplift' is not among"),
+        ("ism=dinuc:20", "['dinuc:20'] not among the references"),
+    ],
+)
+def test_method_references_bad_items(item, message):
+    from liftgenomics.recovery import parse_method_references
+
+    with pytest.raises(LiftGenomicsError, match=re.escape(message)):
+        parse_method_references([item], ["ism", "integrated_gradients"], ["flat", "dinuc20"])

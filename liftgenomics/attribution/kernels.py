@@ -2,8 +2,11 @@
 
 The Rescale multiplier and the max-pool routing are a handful of elementwise operations over
 activation-sized tensors; compiled with ``torch.compile`` they run in one pass instead of about
-seven. A kernel is used only for large activations and only where it compiles here; otherwise
-the caller's eager ops run. ``LIFTGENOMICS_FUSED=0`` keeps everything eager.
+seven. A kernel is used only for large activations on a GPU and only where it compiles here;
+otherwise the caller's eager ops run. On a CPU the kernels are off by default: there the
+elementwise passes are a few percent of a convolution's cost, while loading the compiler and
+compiling cost ~7 CPU-seconds per process, which is most of a workflow chunk's run time.
+``LIFTGENOMICS_FUSED=1`` turns them on everywhere, ``0`` keeps everything eager.
 
 Only compilation failures switch fusion off (a missing compiler, no triton, ...); anything else
 (a CUDA out-of-memory error above all) propagates, so it is never hidden as "fusion failed".
@@ -21,7 +24,7 @@ import torch
 
 #: Activations with at least this many elements take a fused kernel (when it works here).
 FUSED_MIN_ELEMENTS = 1 << 16
-#: Set to "0" to keep every rule in eager PyTorch ops.
+#: "0": every rule in eager PyTorch ops; "1": fused kernels on every device; unset: on CUDA.
 FUSED_ENVIRONMENT = "LIFTGENOMICS_FUSED"
 #: Below this |Δx|, relative to 1 + |x|, a multiplier Δy/Δx is replaced by its limit, the
 #: gradient (float32 and float64; half precision uses 1e-3).
@@ -61,12 +64,14 @@ def rescale_kernel(limit: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
 
 
 def worth_fusing(tensor: torch.Tensor) -> bool:
-    """Large floating activations, fusion on and not failed in this process."""
+    """Large floating activations, fusion on for the tensor's device and not failed here."""
+    setting = os.environ.get(FUSED_ENVIRONMENT, "")
+    wanted = setting == "1" or (setting != "0" and tensor.is_cuda)
     return (
-        not _fusion_failed
+        wanted
+        and not _fusion_failed
         and tensor.numel() >= FUSED_MIN_ELEMENTS
         and tensor.is_floating_point()
-        and os.environ.get(FUSED_ENVIRONMENT, "1") != "0"
     )
 
 

@@ -20,6 +20,37 @@ REFERENCES = {
     for spec in config["attribution"]["references"]
 }
 TASKS = config["attribution"]["tasks"]
+
+
+def restricted_references():
+    """attribution.method_references as reference names, checked against the grid."""
+    restricted = {}
+    for method, specs in config["attribution"]["method_references"].items():
+        names = [parse_reference_spec(spec).name for spec in specs]
+        unknown = [spec for spec, name in zip(specs, names) if name not in REFERENCES]
+        if method not in METHODS or unknown:
+            raise ValueError(
+                f"config attribution.method_references.{method}: the method must be one of "
+                f"attribution.methods and its references among attribution.references "
+                f"{list(config['attribution']['references'])} (not {unknown})"
+            )
+        restricted[method] = names
+    return restricted
+
+
+# Methods scored against some references only (integrated gradients against the flat
+# reference by default: against 20 shuffles it costs ten DeepLIFT runs).
+METHOD_REFERENCES = restricted_references()
+
+
+def references_of(method):
+    """The reference names ``method`` is scored against, in the config's order."""
+    return METHOD_REFERENCES.get(method, list(REFERENCES))
+
+
+METHOD_REFERENCES_ARGUMENT = " ".join(
+    f"{method}={','.join(names)}" for method, names in METHOD_REFERENCES.items()
+)
 CHUNKS = range(config["attribution"]["chunks"])
 # Methods that take no reference (the paper's gradient x input and guided backprop; ISM): their
 # chunks are computed once per run, under the reference name "shared".
@@ -97,13 +128,12 @@ def attribution_root(wildcards, input):
 
 
 def hypothetical_files(wildcards):
-    return expand(
-        "results/{run}attributions/{method}/{reference}/task{task}.hyp.npz",
-        run=wildcards.run,
-        method=METHODS,
-        reference=REFERENCES,
-        task=TASKS,
-    )
+    return [
+        f"results/{wildcards.run}attributions/{method}/{reference}/task{task}.hyp.npz"
+        for method in METHODS
+        for reference in references_of(method)
+        for task in TASKS
+    ]
 
 
 # De novo discovery (rules/discovery.smk): the config's grid of method x reference x task
@@ -143,10 +173,24 @@ def discovery_scores(wildcards):
     )
 
 
+def discovery_grid():
+    """(method, reference) pairs to discover on. A method not scored against a discovery
+    reference (attribution.method_references) is discovered on its own first reference
+    instead, once; discovery.tsv names the reference of every row."""
+    pairs = []
+    for method in DISCOVERY_METHODS:
+        chosen = [r for r in DISCOVERY_REFERENCES if r in references_of(method)]
+        for reference in chosen or references_of(method)[:1]:
+            pairs.append((method, reference))
+    return pairs
+
+
+DISCOVERY_PAIRS = discovery_grid()
+
+
 def discovery_runs(wildcards=None):
-    return expand(
-        "results/discovery/{method}/{reference}/task{task}",
-        method=DISCOVERY_METHODS,
-        reference=DISCOVERY_REFERENCES,
-        task=DISCOVERY_TASKS,
-    )
+    return [
+        f"results/discovery/{method}/{reference}/task{task}"
+        for method, reference in DISCOVERY_PAIRS
+        for task in DISCOVERY_TASKS
+    ]

@@ -49,11 +49,9 @@ rule grade_discovery:
         cli=LIFTGENOMICS,
         simulation=lambda wildcards, input: os.path.dirname(input.ohe),
         root=lambda wildcards, output: os.path.dirname(output.logos),
-        methods=" ".join(DISCOVERY_METHODS),
-        references=" ".join(DISCOVERY_REFERENCES),
+        pairs=" ".join(f"{method}:{reference}" for method, reference in DISCOVERY_PAIRS),
         tasks=" ".join(map(str, DISCOVERY_TASKS)),
     shell:
         "{params.cli} grade-motifs --simulation {params.simulation}"
-        " --discovery {params.root} --methods {params.methods}"
-        " --references {params.references} --tasks {params.tasks}"
+        " --discovery {params.root} --pairs {params.pairs} --tasks {params.tasks}"
         " --out {output.table} > {log} 2>&1"

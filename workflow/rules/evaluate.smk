@@ -19,11 +19,13 @@ rule evaluate:
         methods=" ".join(METHODS),
         references=" ".join(REFERENCES),
         tasks=" ".join(map(str, TASKS)),
+        restricted=METHOD_REFERENCES_ARGUMENT,
         hits=config["evaluation"]["hits_per_motif"],
         strong=config["evaluation"]["strong_log_odds"],
     shell:
         "{params.cli} evaluate --simulation {params.simulation}"
         " --attributions {params.attributions} --methods {params.methods}"
         " --references {params.references} --tasks {params.tasks}"
+        " --method-references {params.restricted}"
         " --hits-per-motif {params.hits} --strong-log-odds {params.strong}"
         " --out {params.out} > {log} 2>&1"

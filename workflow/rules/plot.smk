@@ -18,11 +18,13 @@ rule plot:
         methods=" ".join(METHODS),
         references=" ".join(REFERENCES),
         tasks=" ".join(map(str, TASKS)),
+        restricted=METHOD_REFERENCES_ARGUMENT,
         logo_reference=config["report"]["logo_reference"],
         examples=config["report"]["examples_per_class"],
     shell:
         "{params.cli} figures --simulation {params.simulation}"
         " --attributions {params.attributions} --metrics {params.metrics}"
         " --methods {params.methods} --references {params.references}"
-        " --tasks {params.tasks} --logo-reference {params.logo_reference}"
+        " --tasks {params.tasks} --method-references {params.restricted}"
+        " --logo-reference {params.logo_reference}"
         " --examples-per-class {params.examples} --out {output} > {log} 2>&1"
