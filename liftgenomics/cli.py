@@ -112,7 +112,7 @@ def _add_train(subparsers) -> None:
     # torch for every subcommand's start-up.
     parser.add_argument("--epochs", type=int, help="maximum epochs (default 60)")
     parser.add_argument("--batch-size", type=int, help="sequences per step (default 64)")
-    parser.add_argument("--lr", type=float, help="Adam learning rate (default 0.001)")
+    parser.add_argument("--lr", type=float, help="Adam learning rate (default 0.003)")
     parser.add_argument(
         "--patience", type=int, help="epochs without validation improvement (default 5)"
     )
@@ -631,6 +631,14 @@ def _add_motifs(subparsers) -> None:
     parser.add_argument(
         "--allow-empty", action="store_true", help="write empty tables when nothing is found"
     )
+    parser.add_argument(
+        "--labels",
+        help="TSV whose first column names the rows (e.g. simulate's test.labels.tsv): with "
+        "--label, TF-MoDISco sees only the rows labelled 1, as on peaks",
+    )
+    parser.add_argument(
+        "--label", help="the --labels column to select rows by: a name (task0) or an index (0)"
+    )
     parser.add_argument("--threads", type=int, help="numba threads for TF-MoDISco")
     parser.set_defaults(run=_run_motifs)
 
@@ -639,6 +647,7 @@ def _run_motifs(args: argparse.Namespace) -> None:
     from liftgenomics.discovery import (
         DiscoveryOptions,
         discover_motifs,
+        labelled_rows,
         load_database,
         load_inputs,
         region_names,
@@ -655,6 +664,10 @@ def _run_motifs(args: argparse.Namespace) -> None:
     options.check()
     # Cheap checks first: a bad file must fail before minutes of clustering.
     one_hot, hypothetical = load_inputs(args.ohe, args.hyp)
+    names = region_names(args.ohe, len(one_hot))
+    if (args.labels is None) != (args.label is None):
+        raise LiftGenomicsError("motifs: --labels and --label go together")
+    rows = labelled_rows(names, args.labels, args.label) if args.labels else None
     database = load_database(args.motifs)
     if args.threads is not None:
         import numba
@@ -665,8 +678,9 @@ def _run_motifs(args: argparse.Namespace) -> None:
         hypothetical,
         database,
         options,
-        names=region_names(args.ohe, len(one_hot)),
+        names=names,
         allow_empty=args.allow_empty,
+        rows=rows,
     )
     write_discovery(result, args.out, args.window, source=f"{args.hyp} on {args.ohe}")
 

@@ -30,6 +30,7 @@ import html
 import os
 import shutil
 import tempfile
+import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +198,44 @@ def region_names(ohe_path: str | os.PathLike, n: int) -> list[str]:
     return [f"row{i}" for i in range(n)]
 
 
+def labelled_rows(
+    names: Sequence[str], labels_path: str | os.PathLike, column: str
+) -> np.ndarray:
+    """Indices of the rows labelled 1 in ``column`` (a name, or the 0-based index of a label
+    column) of a labels TSV (first column: row names, as ``simulate`` writes
+    ``{split}.labels.tsv``), in the rows' order.
+
+    TF-MoDISco is run on the sequences where the task is active, as on peaks.
+
+    Raises:
+        LiftGenomicsError: for an unreadable file, a missing column, values other than 0/1,
+            or names that do not match the rows.
+    """
+    path = Path(labels_path)
+    try:
+        table = pd.read_csv(path, sep="\t", dtype={0: str})
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise LiftGenomicsError(f"{path}: not a readable labels TSV ({error})") from None
+    columns = list(table.columns[1:])
+    if column not in columns and column.isdigit() and int(column) < len(columns):
+        column = columns[int(column)]  # a task index, as the workflow names tasks
+    if column not in columns:
+        raise LiftGenomicsError(
+            f"{path}: no label column {column!r} (columns: {columns}, or their index)"
+        )
+    values = table[column]
+    if not values.isin([0, 1]).all():
+        raise LiftGenomicsError(f"{path}: column {column!r} must hold only 0 and 1")
+    labels = dict(zip(table.iloc[:, 0].astype(str), values.astype(int), strict=True))
+    missing = [name for name in names if name not in labels]
+    if missing:
+        raise LiftGenomicsError(
+            f"{path}: {len(missing)} of the {len(names)} rows have no label (first: "
+            f"{missing[0]!r}); the first column must name the rows of the one-hot file"
+        )
+    return np.array([row for row, name in enumerate(names) if labels[name] == 1], dtype=int)
+
+
 def load_database(path: str | os.PathLike | None) -> dict[str, Motif]:
     """The MEME database, or the whole ENCODE compendium when ``path`` is None."""
     return load_encode_compendium() if path is None else read_meme(path)
@@ -267,7 +306,8 @@ def cache_kernels() -> None:
 
 
 def run_modisco(one_hot: np.ndarray, hypothetical: np.ndarray, options: DiscoveryOptions) -> tuple:
-    """modisco-lite's ``TFMoDISco`` on ``(N, 4, L)`` arrays; returns (positive, negative)."""
+    """modisco-lite's ``TFMoDISco`` on ``(N, 4, L)`` arrays; returns (positive, negative),
+    ``(None, None)`` when the scores hold too little signal for any seqlet."""
     from modiscolite.tfmodisco import TFMoDISco
 
     options.check()
@@ -275,18 +315,31 @@ def run_modisco(one_hot: np.ndarray, hypothetical: np.ndarray, options: Discover
     # modisco's layout is (N, L, 4); float32 contiguous arrays for its numba kernels.
     X = np.ascontiguousarray(one_hot.transpose(0, 2, 1), dtype=np.float32)
     H = np.ascontiguousarray(hypothetical.transpose(0, 2, 1), dtype=np.float32)
+    settings = {
+        "sliding_window_size": options.window,
+        "flank_size": options.flank,
+        "max_seqlets_per_metacluster": options.max_seqlets,
+        "min_metacluster_size": options.min_seqlets,
+        "final_min_cluster_size": options.min_pattern_seqlets,
+        "n_leiden_runs": options.leiden_runs,
+        **options.extra,
+    }
     with seeded_leiden(options.seed), np.errstate(all="ignore"):
-        return TFMoDISco(
-            one_hot=X,
-            hypothetical_contribs=H,
-            sliding_window_size=options.window,
-            flank_size=options.flank,
-            max_seqlets_per_metacluster=options.max_seqlets,
-            min_metacluster_size=options.min_seqlets,
-            final_min_cluster_size=options.min_pattern_seqlets,
-            n_leiden_runs=options.leiden_runs,
-            **options.extra,
-        )
+        try:
+            return TFMoDISco(one_hot=X, hypothetical_contribs=H, **settings)
+        except (ZeroDivisionError, IndexError) as error:
+            # modisco-lite's seqlet thresholds divide by, or take quantiles of, a null
+            # distribution that is empty when the scores hold (almost) no signal: nothing to
+            # find. The same errors anywhere else are bugs and propagate.
+            if not _raised_in(error, "extract_seqlets.py"):
+                raise
+            return None, None
+
+
+def _raised_in(error: BaseException, filename: str) -> bool:
+    """Whether ``error`` passed through a frame of a file named ``filename``."""
+    frames = traceback.extract_tb(error.__traceback__)
+    return any(Path(frame.filename).name == filename for frame in frames)
 
 
 def trim_bounds(cwm: np.ndarray, threshold: float = TRIM_THRESHOLD) -> tuple[int, int]:
@@ -424,17 +477,22 @@ def patterns_table(
     return pd.DataFrame(rows, columns=columns)
 
 
-def seqlets_table(patterns: Sequence[Pattern], names: Sequence[str]) -> pd.DataFrame:
+def seqlets_table(
+    patterns: Sequence[Pattern], names: Sequence[str], rows: Sequence[int] | None = None
+) -> pd.DataFrame:
     """``seqlets.tsv``: each seqlet's trimmed core in sequence coordinates (0-based, end
-    exclusive), strand ``-`` for reverse-complement seqlets."""
-    rows = []
+    exclusive), strand ``-`` for reverse-complement seqlets. ``rows`` maps the rows TF-MoDISco
+    saw back to the input's (all of them by default)."""
+    table = []
     for pattern in patterns:
         for row, start, end, revcomp in pattern.seqlets:
             core_start, core_end = trimmed_span(start, end, revcomp, pattern.trim)
-            rows.append(
-                (names[row], row, core_start, core_end, "-" if revcomp else "+", pattern.name)
-            )
-    return pd.DataFrame(rows, columns=list(SEQLET_COLUMNS))
+            original = int(rows[row]) if rows is not None else row
+            table.append(
+                (names[original], original, core_start, core_end, "-" if revcomp else "+",
+                 pattern.name)
+            )  # fmt: skip
+    return pd.DataFrame(table, columns=list(SEQLET_COLUMNS))
 
 
 # --------------------------------------------------------------------------- run + write
@@ -447,6 +505,7 @@ def discover_motifs(
     options: DiscoveryOptions | None = None,
     names: Sequence[str] | None = None,
     allow_empty: bool = False,
+    rows: Sequence[int] | None = None,
 ) -> Discovery:
     """TF-MoDISco, then TOMTOM of every pattern against ``database``.
 
@@ -457,6 +516,8 @@ def discover_motifs(
         options: TF-MoDISco and TOMTOM settings.
         names: Row names for ``seqlets.tsv`` (default ``row{i}``).
         allow_empty: Return an empty result instead of raising when nothing is found.
+        rows: Only these rows (indices into ``one_hot``; see :func:`labelled_rows`);
+            ``seqlets.tsv`` keeps the names and row numbers of the whole input.
 
     Raises:
         LiftGenomicsError: when no metacluster had enough seqlets or no pattern survived (unless
@@ -465,11 +526,14 @@ def discover_motifs(
     options = options or DiscoveryOptions()
     options.check()
     names = list(names) if names is not None else [f"row{i}" for i in range(len(one_hot))]
-    raw = run_modisco(one_hot, hypothetical, options)
+    rows = np.arange(len(one_hot)) if rows is None else np.asarray(rows, dtype=int)
+    if rows.size == 0:
+        raise LiftGenomicsError("no sequences to discover motifs in: no row was selected")
+    raw = run_modisco(one_hot[rows], hypothetical[rows], options)
     patterns = collect_patterns(raw, options.trim_threshold)
     if not patterns and not allow_empty:
         raise LiftGenomicsError(
-            f"TF-MoDISco found no pattern in {len(one_hot)} sequences (too few seqlets: a "
+            f"TF-MoDISco found no pattern in {len(rows)} sequences (too few seqlets: a "
             f"metacluster needs more than {options.min_seqlets}, a pattern "
             f"{options.min_pattern_seqlets}); score more sequences or lower --min-seqlets"
         )
@@ -477,7 +541,7 @@ def discover_motifs(
     return Discovery(
         patterns=patterns,
         patterns_table=patterns_table(patterns, matches, options.top_matches),
-        seqlets_table=seqlets_table(patterns, names),
+        seqlets_table=seqlets_table(patterns, names, rows),
         matches=matches,
         raw=raw,
     )

@@ -297,3 +297,63 @@ def test_report_section_headline(tmp_path):
     # The logo table has one row per run; logos missing on disk show as the missing mark.
     assert page.count("<td class='text'>a / r / task 0</td>") == 1
     assert page.count("<td class='text'>b / r / task 0</td>") == 1
+
+
+def test_labelled_rows_by_name_and_index(tmp_path):
+    from liftgenomics.discovery import labelled_rows
+
+    labels = tmp_path / "test.labels.tsv"
+    labels.write_text("id\ttask0\ttask1\nseq7\t1\t0\nseq2\t0\t1\nseq5\t1\t1\n")
+    names = ["seq2", "seq5", "seq7"]  # another order than the file's
+    assert labelled_rows(names, labels, "task0").tolist() == [1, 2]
+    assert labelled_rows(names, labels, "1").tolist() == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "message"),
+    [
+        ("id\ttask0\nseq0\t1\nseq1\t0\n", "task3", "no label column 'task3'"),
+        ("id\ttask0\nseq0\t1\nseq1\t2\n", "task0", "only 0 and 1"),
+        ("id\ttask0\nseq0\t1\n", "task0", "1 of the 2 rows have no label"),
+    ],
+)
+def test_labelled_rows_refuses(tmp_path, text, column, message):
+    from liftgenomics.discovery import labelled_rows
+    from liftgenomics.errors import LiftGenomicsError
+
+    labels = tmp_path / "labels.tsv"
+    labels.write_text(text)
+    with pytest.raises(LiftGenomicsError, match=message):
+        labelled_rows(["seq0", "seq1"], labels, column)
+
+
+def test_seqlets_of_selected_rows_keep_the_input_rows():
+    from liftgenomics.discovery import Pattern, seqlets_table
+
+    ppm = np.full((6, 4), 0.25)
+    pattern = Pattern("pos_0", "+", ppm, ppm, ppm, (1, 5), [(0, 10, 16, False), (1, 3, 9, True)])
+    table = seqlets_table([pattern], ["a", "b", "c", "d"], rows=[1, 3])
+    assert table["region"].tolist() == ["b", "d"]
+    assert table["row"].tolist() == [1, 3]
+    # Trimmed cores: [start + 1, start + 5) forward; from the end on the reverse strand.
+    assert table[["start", "end", "strand"]].values.tolist() == [[11, 15, "+"], [4, 8, "-"]]
+
+
+def test_cli_labels_without_label(tmp_path, capsys):
+    one_hot, hypothetical, _ = planted_case()
+    inputs = _write_inputs(tmp_path, one_hot[:5], hypothetical[:5])
+    out = tmp_path / "out"
+    argv = ["motifs", *inputs, "--out", str(out), "--labels", str(tmp_path / "x.tsv")]
+    _expect_error(capsys, argv, out, "--labels and --label go together")
+
+
+def test_cli_scores_without_signal(tmp_path, capsys):
+    """All-zero scores break modisco-lite's seqlet thresholds: a clear error, or empty tables."""
+    codes = np.random.default_rng(2).integers(0, 4, (12, 120))
+    one_hot = np.eye(4, dtype=np.float32)[codes].transpose(0, 2, 1)
+    inputs = _write_inputs(tmp_path, one_hot, np.zeros_like(one_hot))
+    out = tmp_path / "out"
+    _expect_error(capsys, ["motifs", *inputs, "--out", str(out)], out, "found no pattern")
+    assert main(["motifs", *inputs, "--out", str(out), "--allow-empty"]) == 0
+    assert pd.read_csv(out / "patterns.tsv", sep="\t").empty
+    assert pd.read_csv(out / "seqlets.tsv", sep="\t").empty

@@ -95,8 +95,20 @@ def test_scores_are_the_same_with_and_without_the_fused_kernel(method, monkeypat
     assert torch.equal(fused, eager)
 
 
-def test_fusion_defaults_to_cuda_only(monkeypatch):
+def test_fusion_default_cuda_always_cpu_for_large_calls(monkeypatch):
     monkeypatch.delenv(kernels.FUSED_ENVIRONMENT)
-    assert not kernels.worth_fusing(torch.zeros(4, 8, 16, 300))
+    monkeypatch.setattr(kernels, "_kernels", {})  # nothing compiled in this process yet
+    large = torch.zeros(4, 8, 16, 300)
+    assert not kernels.worth_fusing(large)
+    with kernels.cpu_fusion(kernels.CPU_FUSION_MIN_PAIRS - 1):
+        assert not kernels.worth_fusing(large)
+    with kernels.cpu_fusion(kernels.CPU_FUSION_MIN_PAIRS):
+        assert kernels.worth_fusing(large)
+        assert not kernels.worth_fusing(torch.zeros(2, 3, 4))
+    assert not kernels.worth_fusing(large)
+    monkeypatch.setenv(kernels.FUSED_ENVIRONMENT, "0")
+    with kernels.cpu_fusion(10**9):
+        assert not kernels.worth_fusing(large)
     if torch.cuda.is_available():
-        assert kernels.worth_fusing(torch.zeros(4, 8, 16, 300, device="cuda"))
+        monkeypatch.delenv(kernels.FUSED_ENVIRONMENT)
+        assert kernels.worth_fusing(large.cuda())

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from liftgenomics.attribution import outputs, tracer
+from liftgenomics.attribution import kernels, outputs, tracer
 from liftgenomics.attribution.methods import ANY_MODEL, METHODS, Method, get_method
 from liftgenomics.attribution.outputs import Target
 from liftgenomics.errors import LiftGenomicsError
@@ -186,7 +186,8 @@ def _score_all(model, X, sources, targets, forward_args, method, options, device
     scores = torch.zeros((n, len(targets), 4, length), dtype=torch.float32)
     predictions = torch.zeros((n, len(targets)), dtype=torch.float32)
     max_error = torch.full((n, len(targets)), float("nan"), dtype=torch.float32)
-    with prepared(model, device):
+    pairs = n * (1 if sources is None else int(sources(0, 1).shape[1]))
+    with prepared(model, device), kernels.cpu_fusion(pairs):
         dtype = model_dtype(model)
         plan = _check(model, method, X, forward_args, targets, options, device, dtype)
         scorer = _Scorer(model, method, plan, targets, options, device, dtype)
