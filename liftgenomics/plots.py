@@ -7,6 +7,7 @@ so the same inputs give the same picture.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Iterable, Sequence
@@ -20,9 +21,12 @@ import logomaker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.font_manager import FontProperties  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.transforms import blended_transform_factory  # noqa: E402
+from matplotlib.patches import Patch, PathPatch  # noqa: E402
+from matplotlib.path import Path as MplPath  # noqa: E402
+from matplotlib.text import TextPath  # noqa: E402
+from matplotlib.transforms import Affine2D, blended_transform_factory  # noqa: E402
 
 from liftgenomics.errors import LiftGenomicsError  # noqa: E402
 from liftgenomics.io import atomic_path  # noqa: E402
@@ -312,8 +316,69 @@ def _label_levels(boxes: Sequence[tuple[int, int, str]], positions_per_point: fl
     return levels
 
 
+@functools.cache
+def _unit_glyph(base: str) -> MplPath:
+    """The outline of ``base`` in a bold sans font, scaled to fill the unit square."""
+    path = TextPath((0, 0), base, size=1, prop=FontProperties(family="sans-serif", weight="bold"))
+    extents = path.get_extents()
+    to_unit = Affine2D().translate(-extents.x0, -extents.y0).scale(
+        1 / extents.width, 1 / extents.height
+    )
+    return to_unit.transform_path(path)
+
+
+def stacked_glyphs(scores: np.ndarray, width: float = 0.95) -> dict[str, list[tuple]]:
+    """Where each letter of a contribution logo goes: base -> [(x0, y0, width, height)].
+
+    At every position the positive scores are stacked upward from zero and the negative ones
+    downward, the largest farthest from zero (logomaker's order); zero scores get no glyph.
+
+    Args:
+        scores: (4, L) scores, rows A C G T.
+        width: Letter width, in positions.
+    """
+    boxes: dict[str, list[tuple]] = {base: [] for base in ALPHABET}
+    for position in range(scores.shape[1]):
+        column = scores[:, position]
+        for sign in (1.0, -1.0):
+            y = 0.0
+            for row in np.argsort(sign * column, kind="stable"):
+                value = float(column[row])
+                if sign * value <= 0:
+                    continue
+                height = abs(value)
+                y0 = y if sign > 0 else y - height
+                boxes[ALPHABET[row]].append((position - width / 2, y0, width, height))
+                y += sign * height
+    return boxes
+
+
 def _logo(axis: plt.Axes, scores: np.ndarray) -> None:
-    _draw_logo(pd.DataFrame(scores.T, columns=list(ALPHABET)), axis, flip_below=False)
+    """A contribution logo drawn as one compound path per base.
+
+    logomaker builds a text path for every glyph (~8 ms each); a 200-bp hypothetical row has
+    800 of them and a seven-method figure fourteen rows, so this draws the same letters from one
+    cached outline per base, about 100 times faster.
+    """
+    for base, placed in stacked_glyphs(scores).items():
+        if not placed:
+            continue
+        glyph = _unit_glyph(base)
+        pieces = [
+            Affine2D().scale(w, h).translate(x0, y0).transform_path(glyph)
+            for x0, y0, w, h in placed
+        ]
+        # add_artist, not add_patch: the limits are set below, and add_patch would walk
+        # every Bezier segment of every letter to find them (seconds per figure).
+        axis.add_artist(
+            PathPatch(MplPath.make_compound_path(*pieces), facecolor=BASE_COLOURS[base],
+                      edgecolor="none")
+        )  # fmt: skip
+    low = min(0.0, float(np.minimum(scores, 0).sum(axis=0).min()))
+    high = max(0.0, float(np.maximum(scores, 0).sum(axis=0).max()))
+    pad = 0.05 * (high - low) or 1.0
+    axis.set_xlim(-0.5, scores.shape[1] - 0.5)
+    axis.set_ylim(low - (pad if low < 0 else 0), high + pad)
     axis.axhline(0.0, color="black", linewidth=0.4)
 
 

@@ -263,3 +263,45 @@ def test_instance_labels_of_nearby_instances_are_staggered():
     boxes = [(0, 10, "GATA_disc1"), (12, 14, "GATA_disc1"), (16, 18, "GATA_disc1"), (50, 60, "T")]
     assert _label_levels(boxes, 0.1) == [0, 0, 1, 0]
     assert _label_levels(boxes, 0.01) == [0, 0, 0, 0]  # a wide figure: no clash
+
+
+def test_stacked_glyphs_by_hand():
+    from liftgenomics.plots import stacked_glyphs
+
+    scores = np.array([[0.5, 0.0], [-0.25, 0.0], [1.0, -2.0], [-1.0, 0.0]])  # A C G T
+    boxes = stacked_glyphs(scores, width=0.8)
+    # Position 0: up from 0, smallest first: A [0, 0.5], G [0.5, 1.5]; down: C [-0.25, 0],
+    # then T [-1.25, -0.25]. Position 1: G alone, [-2, 0]; zeros get no letter.
+    assert boxes["A"] == [pytest.approx((-0.4, 0.0, 0.8, 0.5))]
+    assert boxes["G"] == [
+        pytest.approx((-0.4, 0.5, 0.8, 1.0)), pytest.approx((0.6, -2.0, 0.8, 2.0))
+    ]  # fmt: skip
+    assert boxes["C"] == [pytest.approx((-0.4, -0.25, 0.8, 0.25))]
+    assert boxes["T"] == [pytest.approx((-0.4, -1.25, 0.8, 1.0))]
+
+
+def test_sequence_logo_draws_each_base_where_it_is_stacked():
+    """Each base's drawn outline spans exactly the union of its stacked boxes."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from liftgenomics.plots import BASE_COLOURS, _logo, stacked_glyphs
+
+    scores = np.random.default_rng(4).normal(size=(4, 30))
+    figure, axis = plt.subplots()
+    _logo(axis, scores)
+    drawn = {
+        matplotlib.colors.to_hex(artist.get_facecolor()).upper(): artist.get_path().get_extents()
+        for artist in axis.patches
+    }
+    plt.close(figure)
+    for base, boxes in stacked_glyphs(scores).items():
+        box = np.array(boxes)
+        expected = [box[:, 0].min(), box[:, 1].min(), (box[:, 0] + box[:, 2]).max(),
+                    (box[:, 1] + box[:, 3]).max()]  # fmt: skip
+        extents = drawn[BASE_COLOURS[base].upper()]
+        np.testing.assert_allclose([extents.x0, extents.y0, extents.x1, extents.y1], expected,
+                                   atol=1e-6)  # fmt: skip
+    low, high = axis.get_ylim()
+    assert low < np.minimum(scores, 0).sum(axis=0).min()
+    assert high > np.maximum(scores, 0).sum(axis=0).max()
