@@ -18,10 +18,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from liftgenomics.architectures import BPNet, basset, chrombpnet  # noqa: E402
 from liftgenomics.attribution import attribute_with_details  # noqa: E402
 from liftgenomics.errors import LiftGenomicsError  # noqa: E402
-from liftgenomics.references import dinucleotide_shuffle  # noqa: E402
+from liftgenomics.genome.shuffles import dinucleotide_shuffle  # noqa: E402
+from liftgenomics.models.architectures import BPNet, basset, chrombpnet  # noqa: E402
 from tests.toy_models import Attention, ExpCNN, GatedCNN, InplaceResidual, NormCNN  # noqa: E402
 
 METHODS = ("deeplift_rescale", "deeplift_genomics", "deeplift_revealcancel",

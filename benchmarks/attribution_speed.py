@@ -54,8 +54,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shuffle_speed import paired_times, random_one_hot, tangermeme_shuffle  # noqa: E402
 
 from liftgenomics.attribution import attribute  # noqa: E402
-from liftgenomics.model import glorot_init, paper_cnn  # noqa: E402
-from liftgenomics.references import dinucleotide_shuffle  # noqa: E402
+from liftgenomics.genome.shuffles import dinucleotide_shuffle  # noqa: E402
+from liftgenomics.models.architectures import glorot_init, paper_cnn  # noqa: E402
 
 #: Our scorers timed with precomputed references (hypothetical contributions on).
 OUR_METHODS = ("deeplift_rescale", "deeplift_genomics", "grad_input", "integrated_gradients")
@@ -149,7 +149,7 @@ class CountHead(nn.Module):
 
 def bpnet(length: int = 2114) -> nn.Module:
     """BPNet as bpnet-lite builds it: 64 filters, 8 dilated residual layers, no control."""
-    from liftgenomics.architectures import BPNet
+    from liftgenomics.models.architectures import BPNet
 
     torch.manual_seed(7)
     model = BPNet(n_filters=64, n_layers=8, n_control_tracks=0)

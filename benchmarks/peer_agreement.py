@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from liftgenomics.architectures import BPNet
 from liftgenomics.attribution import attribute_with_details
-from liftgenomics.references import dinucleotide_shuffle
+from liftgenomics.genome.shuffles import dinucleotide_shuffle
+from liftgenomics.models.architectures import BPNet
 
 
 class Counts(nn.Module):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from liftgenomics.references import dinucleotide_shuffle
+from liftgenomics.genome.shuffles import dinucleotide_shuffle
 
 
 def random_one_hot(n: int, length: int, seed: int) -> np.ndarray:

@@ -8,3 +8,10 @@ message that says what is wrong and where. The CLI prints it and exits non-zero.
 
 class LiftGenomicsError(Exception):
     """A user-facing error with a one-line message."""
+
+
+def first_line(error: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__

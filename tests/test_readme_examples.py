@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 import torch
 
-from liftgenomics.architectures import BPNet
 from liftgenomics.cli import main
+from liftgenomics.models.architectures import BPNet
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TINY = {"n_filters": 3, "n_layers": 2, "n_outputs": 2, "n_control_tracks": 2, "length": 140}
@@ -46,7 +46,7 @@ def swap(argv: list[str], values: dict[str, str]) -> list[str]:
 
 
 def test_readme_bpnet_example(tmp_path):
-    argv = readme_command("liftgenomics.architectures:bpnet")
+    argv = readme_command("liftgenomics.models.architectures:bpnet")
     # The README's model: bpnet-lite's BPNet, saved as a state dict; ours has its names.
     try:
         from bpnetlite.bpnet import BPNet as LiteBPNet
@@ -105,7 +105,7 @@ def test_readme_bpnet_example(tmp_path):
 def planted_gata_model(width: int, log_odds: np.ndarray, threshold: float) -> torch.nn.Module:
     """The paper's CNN shape with hand-set weights: its output is the mean over positions of
     relu(GATA_disc1 log-odds − threshold), so only the planted motif can move it."""
-    from liftgenomics.model import paper_cnn
+    from liftgenomics.models.architectures import paper_cnn
 
     model = paper_cnn(n_tasks=1, length=200, filters=2, width=width, hidden=2, dropout=0.0)
     with torch.no_grad():
@@ -127,8 +127,8 @@ def test_readme_score_then_motifs(tmp_path):
     name it (q < 0.05 against the whole ENCODE compendium), and its seqlets must sit on the
     planted instances.
     """
-    from liftgenomics.model import save_model
-    from liftgenomics.motifs import load_encode_compendium
+    from liftgenomics.models.directory import save_model
+    from liftgenomics.motifs.meme import load_encode_compendium
 
     motif = load_encode_compendium()["GATA_disc1"]
     pwm = motif.probabilities / motif.probabilities.sum(axis=1, keepdims=True)

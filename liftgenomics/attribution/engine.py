@@ -683,7 +683,7 @@ def _spec_source(
     references, X: torch.Tensor, seed: int, start_index: int
 ) -> Callable[[int, int], torch.Tensor]:
     """References generated per batch from a spec string or ``ReferenceSpec``."""
-    from liftgenomics.references import ReferenceSpec, parse_reference_spec
+    from liftgenomics.genome.references import ReferenceSpec, parse_reference_spec
 
     spec = parse_reference_spec(references) if isinstance(references, str) else references
     if not isinstance(spec, ReferenceSpec):

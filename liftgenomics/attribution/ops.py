@@ -92,7 +92,7 @@ ADAPTIVE_MAX = {F.adaptive_max_pool1d, F.adaptive_max_pool1d_with_indices}
 #: Players beyond this make the exact Shapley split of a reduction too costly (2^n passes).
 MAX_REDUCE_PLAYERS = 6
 
-_NO_RULE_HINT = "score this model with ism or integrated_gradients (grad_input also works)"
+NO_RULE_HINT = "score this model with ism or integrated_gradients (grad_input also works)"
 REFUSED: dict[Callable, str] = {}
 for _name in ("softmax", "log_softmax", "softmin", "gumbel_softmax"):
     for _func in _collect(_name):
@@ -167,7 +167,7 @@ for _func in list(ELEMENTWISE) + list(DROPOUT):
     if "inplace" in _parameters:
         _INPLACE_PARAMETER[_func] = _parameters.index("inplace")
 
-_MODULE_RULES: dict[type, Elementwise] = {}
+MODULE_RULES: dict[type, Elementwise] = {}
 
 
 def register_elementwise(
@@ -188,7 +188,7 @@ def register_elementwise(
     label = name or getattr(fn_or_module, "__name__", str(fn_or_module))
     rule = Elementwise(label, derivative, guided=False)
     if isinstance(fn_or_module, type) and issubclass(fn_or_module, nn.Module):
-        _MODULE_RULES[fn_or_module] = rule
+        MODULE_RULES[fn_or_module] = rule
     elif callable(fn_or_module):
         ELEMENTWISE[fn_or_module] = rule
     else:
@@ -198,8 +198,8 @@ def register_elementwise(
 def module_rule(module: nn.Module) -> Elementwise | None:
     """The rule registered for ``module``'s class (or a base class), if any."""
     for cls in type(module).__mro__:
-        if cls in _MODULE_RULES:
-            return _MODULE_RULES[cls]
+        if cls in MODULE_RULES:
+            return MODULE_RULES[cls]
     return None
 
 

@@ -339,15 +339,9 @@ class NormRule(torch.autograd.Function):
 # The rules as the reference pass applies them.
 
 
-def _dependent(args, kwargs, mode) -> list[torch.Tensor]:
-    from liftgenomics.attribution.tracer import _dependent_args
-
-    return _dependent_args(args, kwargs, mode)
-
-
 def apply_rescale(step, func, args, kwargs, recorded, context: PairContext, mode):
     """Rescale at one elementwise op of the reference pass."""
-    (z_r,) = _dependent(args, kwargs, mode)
+    (z_r,) = mode.dependent(args, kwargs)
     return rescale_at(step, elementwise_fn(func, args, kwargs, z_r), z_r, recorded, context)
 
 
@@ -414,7 +408,7 @@ def _weighted_maps(func, args, kwargs):
 
 def apply_revealcancel(step, func, args, kwargs, recorded, context: PairContext, mode):
     """RevealCancel at one elementwise op, with the weighted layer in front of it."""
-    (z_r,) = _dependent(args, kwargs, mode)
+    (z_r,) = mode.dependent(args, kwargs)
     f = elementwise_fn(func, args, kwargs, z_r)
     return revealcancel_at(step, f, z_r, recorded, context, mode)
 
@@ -448,7 +442,7 @@ def revealcancel_at(step, f: Callable, z_r, recorded, context: PairContext, mode
 
 def apply_shapley(func, args, kwargs, recorded, context: PairContext, mode):
     """The exact two-player Shapley split of f(a, b) between Δa and Δb."""
-    a_r, b_r = _dependent(args, kwargs, mode)
+    a_r, b_r = mode.dependent(args, kwargs)
     a_x, b_x, y_x = recorded
     name = getattr(func, "__name__", "")
     with torch.no_grad():
@@ -508,7 +502,7 @@ def _quotient(numerator, denominator, limit: Callable[[], torch.Tensor]) -> torc
 
 def apply_reduce(func, args, kwargs, recorded, context: PairContext, mode):
     """Shapley over the slices of a short reduced axis (``logsumexp(stack([a, b]), 0)``)."""
-    (z_r,) = _dependent(args, kwargs, mode)
+    (z_r,) = mode.dependent(args, kwargs)
     z_x, y_x = recorded
     dim = args[1] if len(args) > 1 else kwargs.get("dim")
     keepdim = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
@@ -523,7 +517,7 @@ def apply_reduce(func, args, kwargs, recorded, context: PairContext, mode):
     if players > ops.MAX_REDUCE_PLAYERS:
         raise LiftGenomicsError(
             f"{ops.op_name(func)} over an axis of {players} sequence-dependent values: the exact "
-            f"Shapley split is limited to {ops.MAX_REDUCE_PLAYERS}; {ops._NO_RULE_HINT}"
+            f"Shapley split is limited to {ops.MAX_REDUCE_PLAYERS}; {ops.NO_RULE_HINT}"
         )
 
     def f(values):

@@ -175,8 +175,16 @@ class RuleMode(TorchFunctionMode):
         """The node of a sequence-dependent tensor, None for constants."""
         return self.nodes.get(tensor) if isinstance(tensor, torch.Tensor) else None
 
+    def dependent(self, args, kwargs) -> list[torch.Tensor]:
+        """The sequence-dependent tensors among an op's arguments, in argument order."""
+        tensors: list[torch.Tensor] = []
+        _tensors_in(args, tensors)
+        for value in kwargs.values():
+            _tensors_in(value, tensors)
+        return [t for t in tensors if self.node(t) is not None]
+
     def __enter__(self):
-        if ops._MODULE_RULES:
+        if ops.MODULE_RULES:
             from torch.nn.modules import module as module_hooks
 
             self._module_hooks = [
@@ -293,7 +301,7 @@ class RuleMode(TorchFunctionMode):
             self.nodes.set(args[0], (step.index, 0))
             return result
         if step.store:
-            inputs = [a for a in _dependent_args(args, kwargs, self)]
+            inputs = [a for a in self.dependent(args, kwargs)]
             values = (*inputs, result) if isinstance(result, torch.Tensor) else (*inputs,)
             if step.clone:
                 values = tuple(v.clone() for v in values)
@@ -351,7 +359,7 @@ class RuleMode(TorchFunctionMode):
         args, kwargs = ops.without_inplace(func, args, kwargs)
         result = func(*args, **kwargs)
         rule = ops.ELEMENTWISE.get(func)
-        dependent = [t for t in _dependent_args(args, kwargs, self)]
+        dependent = [t for t in self.dependent(args, kwargs)]
         if (
             rule is not None
             and rule.guided
@@ -424,20 +432,12 @@ def _same_func(a, b) -> bool:
     return ops.op_name(a) == ops.op_name(b) and type(a) is type(b)
 
 
-def _dependent_args(args, kwargs, mode: RuleMode) -> list[torch.Tensor]:
-    tensors: list[torch.Tensor] = []
-    _tensors_in(args, tensors)
-    for value in kwargs.values():
-        _tensors_in(value, tensors)
-    return [t for t in tensors if mode.node(t) is not None]
-
-
 _INDEX_ARGUMENT = {"__getitem__": 1, "index_select": 2, "gather": 2, "take_along_dim": 1}
 
 
 def classify(func, args, kwargs, mode: RuleMode) -> tuple[str, str]:
     """(kind, reason) of one call that sees the sequence."""
-    dependent = _dependent_args(args, kwargs, mode)
+    dependent = mode.dependent(args, kwargs)
     name = getattr(func, "__name__", "")
     if func in ops.REFUSED:
         return "refuse", ops.REFUSED[func]
@@ -579,7 +579,7 @@ def resolve_plan(mode_name: str, probed: RuleMode, output_tensor: torch.Tensor) 
         if step.kind == "refuse":
             raise LiftGenomicsError(
                 f"unsupported op {step.name} at {step.where}: {step.reason}; "
-                f"{ops._NO_RULE_HINT}"
+                f"{ops.NO_RULE_HINT}"
             )
         if step.kind in ("elementwise_rdiv", "elementwise_other"):
             step.elementwise = ops.Elementwise(step.name, guided=False)

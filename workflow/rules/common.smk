@@ -8,7 +8,7 @@
 # jobs; only the summary step (rules/replicates.smk) joins them.
 import re
 
-from liftgenomics.references import parse_reference_spec
+from liftgenomics.genome.references import parse_reference_spec
 
 PYTHON = sys.executable
 LIFTGENOMICS = f"{PYTHON} -m liftgenomics"

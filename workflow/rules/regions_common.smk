@@ -11,7 +11,7 @@ REGION_CHUNKS = range(REGIONS.get("chunks", 1))
 
 def region_inputs(wildcards):
     """The files a chunk reads: FASTA, BED, the model's file or folder, weights, control."""
-    from liftgenomics.sources import parse_model_spec
+    from liftgenomics.models.spec import parse_model_spec
 
     spec = parse_model_spec(REGIONS["model"])
     inputs = {"fasta": REGIONS["fasta"], "bed": REGIONS["bed"]}
@@ -54,7 +54,7 @@ def region_score_options():
 
 def region_heads():
     """Head name -> hyp file, for the motif step (the config must name the heads)."""
-    from liftgenomics.heads import planned_hyp_files
+    from liftgenomics.scoring.heads import planned_hyp_files
 
     files = planned_hyp_files(
         REGIONS.get("output"), REGIONS.get("target"), REGIONS.get("profile_or_counts")

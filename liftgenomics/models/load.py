@@ -1,0 +1,68 @@
+"""The models: the paper's CNN, an architecture registry, and pickle-free save/load.
+
+A saved model is a directory with two files:
+
+- ``model.safetensors``: the state dict (safetensors, so loading never runs pickled code);
+- ``model.json``: ``{"format": "liftgenomics-model", "version": 1, "architecture": {...},
+  "metadata": {...}, "weights_sha256": ...}``. The architecture dict (``{"name": "paper_cnn",
+  ...}``) rebuilds the module through :func:`build_model`; the metadata records how it was
+  trained; the hash ties the JSON to the weights written with it.
+
+:func:`load_model` is the one way the package loads a model, from any source: a model directory
+as above, a user's factory with a state dict (:mod:`liftgenomics.sources`) or a chrombpnet Keras
+`.h5` (:mod:`liftgenomics.chrombpnet`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from torch import nn
+
+from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.models.directory import load_model_directory
+
+
+def load_model(
+    spec: str | os.PathLike,
+    *,
+    weights: str | os.PathLike | None = None,
+    model_args: str | dict[str, Any] | None = None,
+) -> nn.Module:
+    """Load a model from any source, in eval mode on the CPU.
+
+    Args:
+        spec: A model directory written by :func:`save_model` (or its ``.safetensors`` or
+            ``.json`` file); ``path/to/models.py:factory`` or ``package.module:factory``; or
+            ``chrombpnet:DIR_OR_H5`` (see :mod:`liftgenomics.sources`).
+        weights: For a factory spec: a ``.safetensors`` or ``.pt``/``.pth`` state dict loaded
+            into the factory's module (never unpickled).
+        model_args: For a factory spec: its keyword arguments, a JSON object string or a dict.
+
+    Returns:
+        The model (``input_length`` set where the source records it, ``metadata`` a dict).
+        A ``chrombpnet:`` spec gives what :func:`liftgenomics.chrombpnet.load_chrombpnet`
+        returns.
+
+    Raises:
+        LiftGenomicsError: a one-line message for any bad source, argument or weights file;
+            ``weights``/``model_args`` with a source that takes none.
+    """
+    from liftgenomics.models.factory import build_factory_model
+    from liftgenomics.models.spec import parse_model_spec
+
+    parsed = parse_model_spec(spec)
+    if parsed.kind in ("file", "module"):
+        return build_factory_model(parsed, weights=weights, model_args=model_args)
+    for option, value in (("--weights", weights), ("--model-args", model_args)):
+        if value is not None:
+            raise LiftGenomicsError(
+                f"{option} applies to a FILE.py:factory or package.module:factory model, not "
+                f"to {os.fspath(spec)}"
+            )
+    if parsed.kind == "chrombpnet":
+        from liftgenomics.models.chrombpnet import load_chrombpnet
+
+        return load_chrombpnet(parsed.location)
+    return load_model_directory(parsed.location)

@@ -1,0 +1,90 @@
+"""The models: the paper's CNN, an architecture registry, and pickle-free save/load.
+
+A saved model is a directory with two files:
+
+- ``model.safetensors``: the state dict (safetensors, so loading never runs pickled code);
+- ``model.json``: ``{"format": "liftgenomics-model", "version": 1, "architecture": {...},
+  "metadata": {...}, "weights_sha256": ...}``. The architecture dict (``{"name": "paper_cnn",
+  ...}``) rebuilds the module through :func:`build_model`; the metadata records how it was
+  trained; the hash ties the JSON to the weights written with it.
+
+:func:`load_model` is the one way the package loads a model, from any source: a model directory
+as above, a user's factory with a state dict (:mod:`liftgenomics.sources`) or a chrombpnet Keras
+`.h5` (:mod:`liftgenomics.chrombpnet`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.models.architectures import basset, bpnet, chrombpnet, paper_cnn
+
+#: Architecture name -> constructor taking the architecture dict's other keys as arguments.
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    "paper_cnn": paper_cnn,
+    "bpnet": bpnet,
+    "chrombpnet": chrombpnet,
+    "basset": basset,
+}
+
+
+
+def build_model(architecture: dict[str, Any]) -> nn.Module:
+    """Build a freshly initialised model from an architecture dict.
+
+    Args:
+        architecture: ``{"name": <registered name>, **constructor arguments}``, e.g.
+            ``{"name": "paper_cnn", "n_tasks": 3, "length": 200}``; absent arguments take the
+            constructor's defaults.
+
+    Returns:
+        The model (in training mode, on the CPU), with an ``input_length`` attribute.
+
+    Raises:
+        LiftGenomicsError: for a missing or unknown name, an unknown argument, or a bad value.
+    """
+    constructor, arguments = _resolve(architecture)
+    return constructor(**arguments)
+
+
+def full_architecture(architecture: dict[str, Any]) -> dict[str, Any]:
+    """The architecture dict with every constructor default filled in (what gets saved).
+
+    Raises:
+        LiftGenomicsError: for a missing or unknown name or an unknown argument.
+    """
+    constructor, arguments = _resolve(architecture)
+    defaults = {
+        key: parameter.default
+        for key, parameter in inspect.signature(constructor).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+    return {"name": architecture["name"], **defaults, **arguments}
+
+
+def _resolve(architecture: dict[str, Any]) -> tuple[Callable[..., nn.Module], dict[str, Any]]:
+    """(constructor, its arguments) for an architecture dict, checking the name and the keys."""
+    if not isinstance(architecture, dict):
+        raise LiftGenomicsError(
+            f"architecture must be a dict with a 'name', got {type(architecture).__name__}"
+        )
+    arguments = dict(architecture)
+    name = arguments.pop("name", None)
+    if name not in ARCHITECTURES:
+        raise LiftGenomicsError(
+            f"unknown architecture {name!r}; known: {', '.join(sorted(ARCHITECTURES))}"
+        )
+    constructor = ARCHITECTURES[name]
+    accepted = set(inspect.signature(constructor).parameters)
+    unknown = sorted(set(arguments) - accepted)
+    if unknown:
+        raise LiftGenomicsError(
+            f"architecture {name!r}: unknown argument(s) {', '.join(unknown)}; accepted: "
+            f"{', '.join(sorted(accepted))}"
+        )
+    return constructor, arguments
