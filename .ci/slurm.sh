@@ -7,7 +7,7 @@
 # that every job Snakemake submitted ran through the scheduler and completed; and checks that
 # the attribution and region files are byte-identical to the local run's in .test/results (run
 # that first, as .ci/run does). That chunking changes no score is tested locally too:
-# tests/test_cli.py (2 chunks against one call) and the regions target (4 chunks against one
+# tests/cli/test_cli.py (2 chunks against one call) and the regions target (4 chunks against one
 # process). Every daemon is stopped by its PID on exit, also on failure. Safe to
 # run again on the same machine. Needs the active venv to hold the package with its `slurm`
 # extra.

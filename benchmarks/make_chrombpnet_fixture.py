@@ -11,7 +11,7 @@ full model; the same layer names, valid convolutions, crops, ``gap`` and the log
 combination), tiny (input 200, output 90), with random weights and biases, and saved the way
 chrombpnet saves them (``model.save(...h5)``; the accessibility model re-wrapped from the full
 model as ``save_model_without_bias`` does). ``predictions.npz`` holds Keras' own predictions on
-a few random one-hot sequences; ``tests/test_chrombpnet.py`` checks ours against them.
+a few random one-hot sequences; ``tests/models/test_chrombpnet.py`` checks ours against them.
 """
 
 from __future__ import annotations

@@ -1,8 +1,14 @@
-"""Pictures: the paper's figure-5 grid, false-negative bars, sequence and motif logos.
+"""Drawing primitives shared by every figure: colours, atomic PNG saving, and logos.
 
-Every function checks its input first, then draws one figure, saves it as a PNG atomically (no
-file at all on a failure), closes it and returns the path. Colours, orders and layout are fixed,
-so the same inputs give the same picture.
+:func:`save_figure` saves a figure as a PNG atomically (no file at all on a failure) and closes
+it. The colours are fixed (:data:`CLASS_COLOURS` per sequence class, :func:`motif_colours` per
+motif, :data:`BASE_COLOURS` per base), so the same inputs give the same picture.
+:func:`plot_sequence_logos` draws contribution logos of one sequence, one row per method,
+embedded instances boxed; :func:`plot_pwm_logos` draws information-content logos of motifs
+(:func:`information_content`). Each plotting function checks its input first, then draws one
+figure, saves it and returns the path.
+
+The figure-5 grid and the false-negative bars are in :mod:`liftgenomics.report.plots`.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ _LAZY = {
     "AttributionResult": "liftgenomics.attribution.engine",
     "attribute": "liftgenomics.attribution.engine",
     "attribute_with_details": "liftgenomics.attribution.engine",
-    "ism_deltas": "liftgenomics.attribution.engine",
+    "ism_deltas": "liftgenomics.attribution.rivals",
     "pair_contributions": "liftgenomics.attribution.engine",
     "register_elementwise": "liftgenomics.attribution.ops",
 }

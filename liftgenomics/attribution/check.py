@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from liftgenomics.attribution import outputs, tracer
-from liftgenomics.attribution.engine import model_dtype, prepared
-from liftgenomics.attribution.tracer import RULE_MODES, Plan
+from liftgenomics.attribution.batching import model_dtype, prepared
+from liftgenomics.attribution.plan import RULE_MODES, Plan, resolve_plan
 
 __all__ = ["RULE_MODES", "Plan", "check_model"]
 
@@ -28,7 +28,7 @@ def check_model(
     forward_args: Sequence = (),
     output: int | str | None = None,
     length: int = 200,
-) -> tracer.Plan:
+) -> Plan:
     """Check that DeepLIFT can score ``model`` exactly and plan the rule of every op.
 
     Args:
@@ -53,4 +53,4 @@ def check_model(
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
         probed, raw = tracer.probe(model, example.to(device, dtype).clone(), tuple(forward_args))
         selected = outputs.select_output(raw, output)
-        return tracer.resolve_plan(mode, probed, selected)
+        return resolve_plan(mode, probed, selected)

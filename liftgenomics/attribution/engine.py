@@ -1,4 +1,4 @@
-"""The public scoring entry point: :func:`attribute`.
+"""The public scoring entry point: :func:`attribute` (and its settings and result).
 
 Every method scores one-hot sequences (N, 4, L) and returns, per target, contributions
 (N, 4, L) projected onto the base present, or hypothetical contributions (the contribution
@@ -9,24 +9,38 @@ and one backward pass per target, with no gradients for the model's parameters.
 DeepLIFT results are checked for summation-to-delta on every (sequence, reference) pair before
 any averaging or projection; a violation raises (or warns, if asked). Gradient × input and
 guided backpropagation are the paper's: the gradient times the input itself, no reference.
+
+This module owns the options and result, the probe that checks the model once per call, the
+loop over batches and the summation check; the batches are scored by
+:mod:`liftgenomics.attribution.scorer`, sized and fed by :mod:`liftgenomics.attribution.batching`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import math
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from liftgenomics.attribution import kernels, outputs, tracer
+from liftgenomics.attribution import kernels, tracer
+from liftgenomics.attribution.batching import (
+    as_one_hot,
+    batch_rows,
+    default_batch_size,
+    model_dtype,
+    prepared,
+    reference_source,
+    resolve_device,
+    to_device,
+)
 from liftgenomics.attribution.methods import ANY_MODEL, METHODS, Method, get_method
-from liftgenomics.attribution.outputs import Target
+from liftgenomics.attribution.outputs import Explained
+from liftgenomics.attribution.plan import refuse_randomness, resolve_plan
+from liftgenomics.attribution.scorer import Batch, Scorer
 from liftgenomics.errors import LiftGenomicsError
 
 __all__ = ["METHODS", "AttributionOptions", "AttributionResult", "attribute"]
@@ -35,11 +49,7 @@ __all__ = ["METHODS", "AttributionOptions", "AttributionResult", "attribute"]
 SUMMATION_TOLERANCE = 1e-4
 #: The same for half-precision models (checked in float64 all the same).
 HALF_SUMMATION_TOLERANCE = 2e-2
-#: (sequence, reference) pairs per batch on a CPU when the model's activations are unknown.
-CPU_PAIRS_PER_BATCH = 320
-#: Activation bytes per batch on a CPU (DeepLIFT: sized from the probe pass): ~320 pairs of
-#: the paper CNN, one sequence's references of a BPNet.
-CPU_ACTIVATION_BYTES = 48 * 2**20
+
 
 
 @dataclass(frozen=True)
@@ -161,7 +171,7 @@ def attribute_with_details(
         raise LiftGenomicsError(f"attribute: {error}") from None
     method = get_method(options.method)
     X = as_one_hot(X)
-    targets = outputs.parse_targets(target)
+    explained = Explained.resolve(target, options.output, options.mean_center_logits)
     forward_args = tuple(forward_args)
     device = resolve_device(options.device)
     sources = (
@@ -170,7 +180,7 @@ def attribute_with_details(
         else None
     )
     try:
-        return _score_all(model, X, sources, targets, forward_args, method, options, device)
+        return _score_all(model, X, sources, explained, forward_args, method, options, device)
     except torch.OutOfMemoryError:
         raise
     except RuntimeError as error:  # the model's own failure, said in one line
@@ -180,17 +190,19 @@ def attribute_with_details(
         ) from error
 
 
-def _score_all(model, X, sources, targets, forward_args, method, options, device):
+def _score_all(model, X, sources, explained: Explained, forward_args, method, options, device):
     """The batches of :func:`attribute_with_details`, with the model prepared."""
     n, _, length = X.shape
-    scores = torch.zeros((n, len(targets), 4, length), dtype=torch.float32)
-    predictions = torch.zeros((n, len(targets)), dtype=torch.float32)
-    max_error = torch.full((n, len(targets)), float("nan"), dtype=torch.float32)
+    count = len(explained.targets)
+    scores = torch.zeros((n, count, 4, length), dtype=torch.float32)
+    predictions = torch.zeros((n, count), dtype=torch.float32)
+    max_error = torch.full((n, count), float("nan"), dtype=torch.float32)
     pairs = n * (1 if sources is None else int(sources(0, 1).shape[1]))
     with prepared(model, device), kernels.cpu_fusion(pairs):
         dtype = model_dtype(model)
-        plan = _check(model, method, X, forward_args, targets, options, device, dtype)
-        scorer = _Scorer(model, method, plan, targets, options, device, dtype)
+        plan = _check(model, method, X, forward_args, explained, device, dtype)
+        scorer = Scorer(model, method, plan, explained, device, dtype, options.hypothetical,
+                        options.steps)  # fmt: skip
         per_batch = options.batch_size or default_batch_size(
             method, sources, options.steps, length, device, plan
         )
@@ -201,7 +213,7 @@ def _score_all(model, X, sources, targets, forward_args, method, options, device
                 batch = scorer.score(
                     X[start:stop],
                     None if sources is None else sources(start, stop),
-                    _rows(forward_args, start, stop, n),
+                    batch_rows(forward_args, start, stop, n),
                 )
             except torch.OutOfMemoryError:
                 if device.type != "cuda" or per_batch == 1:
@@ -219,33 +231,7 @@ def _score_all(model, X, sources, targets, forward_args, method, options, device
     return AttributionResult(scores, predictions, max_error)
 
 
-def _rows(forward_args: tuple, start: int, stop: int, n: int) -> tuple:
-    """The batch's rows of per-sequence extra inputs (other values as they are)."""
-    return tuple(
-        a[start:stop] if isinstance(a, torch.Tensor) and a.dim() > 0 and a.shape[0] == n else a
-        for a in forward_args
-    )
-
-
-def _repeat(forward_args: tuple, rows: int, times: int) -> tuple:
-    """Per-sequence extra inputs repeated for each of a sequence's ``times`` evaluations."""
-    return tuple(
-        a.repeat_interleave(times, dim=0)
-        if isinstance(a, torch.Tensor) and a.dim() > 0 and a.shape[0] == rows
-        else a
-        for a in forward_args
-    )
-
-
-def _to(forward_args: tuple, device, dtype) -> tuple:
-    return tuple(
-        a.to(device, dtype) if isinstance(a, torch.Tensor) and a.is_floating_point()
-        else a.to(device) if isinstance(a, torch.Tensor) else a
-        for a in forward_args
-    )
-
-
-def _check(model, method: Method, X, forward_args, targets, options, device, dtype):
+def _check(model, method: Method, X, forward_args, explained: Explained, device, dtype):
     """Probe two sequences: the output and targets exist; DeepLIFT's plan resolves.
 
     Every method is probed (a copy of the sequences: a model may write into its input), so
@@ -253,15 +239,14 @@ def _check(model, method: Method, X, forward_args, targets, options, device, dty
     """
     rows = min(2, X.shape[0])
     probe_x = X[:rows].to(device, dtype).clone()
-    probe_args = _to(_rows(forward_args, 0, rows, X.shape[0]), device, dtype)
+    probe_args = to_device(batch_rows(forward_args, 0, rows, X.shape[0]), device, dtype)
     probed, raw = tracer.probe(model, probe_x, probe_args)
-    selected = outputs.select_output(raw, options.output)
-    outputs.validate(selected, targets, rows)
+    selected = explained.validated(raw, rows)
     if method.rule_mode is None:
-        tracer.refuse_randomness(probed, selected)
+        refuse_randomness(probed, selected)
         return None
     try:
-        return tracer.resolve_plan(method.rule_mode, probed, selected)
+        return resolve_plan(method.rule_mode, probed, selected)
     except LiftGenomicsError as error:
         if method.family != "deeplift" or "ism" in str(error):
             raise
@@ -269,198 +254,6 @@ def _check(model, method: Method, X, forward_args, targets, options, device, dty
             f"{error} ({', '.join(ANY_MODEL)} score any differentiable model)"
         ) from None
 
-
-@dataclass
-class _Batch:
-    scores: torch.Tensor
-    predictions: torch.Tensor
-    max_error: torch.Tensor | None = None
-    delta: torch.Tensor | None = None  # (b, T, K) Δt
-    total: torch.Tensor | None = None  # (b, T, K) Σ contributions
-
-
-def project(
-    multipliers: torch.Tensor, refs: torch.Tensor, xb: torch.Tensor, hypothetical: bool
-) -> torch.Tensor:
-    """Hypothetical contributions averaged over references, or their projection on ``xb``.
-
-    Args:
-        multipliers: (b, K, 4, L) multipliers at the real input, one set per reference.
-        refs: (b, K, 4, L) references.
-        xb: (b, 4, L) one-hot inputs.
-        hypothetical: Return Σ_c (e_base − ref)_c · m_c per base instead of the projection.
-    """
-    hyp = (multipliers - (refs * multipliers).sum(dim=2, keepdim=True)).mean(dim=1)
-    return hyp if hypothetical else hyp * xb
-
-
-class _Scorer:
-    """Scores batches for one method on one prepared model."""
-
-    def __init__(self, model, method: Method, plan, targets: list[Target], options, device,
-                 dtype) -> None:  # fmt: skip
-        self.model = model
-        self.method = method
-        self.plan = plan
-        self.targets = targets
-        self.options = options
-        self.device = device
-        self.dtype = dtype
-
-    def score(self, xb: torch.Tensor, refs: torch.Tensor | None, args: tuple) -> _Batch:
-        xb = xb.to(self.device, self.dtype)
-        args = _to(args, self.device, self.dtype)
-        refs = None if refs is None else refs.to(self.device, self.dtype)
-        family = self.method.family
-        if family == "deeplift":
-            return self._deeplift(xb, refs, args)
-        if family == "gradient":
-            return self._gradient(xb, refs, args)
-        if family == "integrated_gradients":
-            return self._integrated_gradients(xb, refs, args)
-        return self._ism(xb, args)
-
-    def _values(self, selected, target: Target, weights) -> torch.Tensor:
-        return outputs.target_value(selected, target, self.options.mean_center_logits, weights)
-
-    def _weights(self, selected_x: torch.Tensor, times: int) -> torch.Tensor | None:
-        if not outputs.needs_weights(self.targets):
-            return None
-        return outputs.profile_weights(selected_x).repeat_interleave(times, dim=0)
-
-    def multipliers(self, xb, refs, args) -> Iterator[tuple]:
-        """DeepLIFT: yield (multipliers (b, K, ...), t(x) (b,), t(ref) (b, K)) per target."""
-        b, k = refs.shape[:2]
-        recorded: dict[int, tuple] = {}
-        record = tracer.RuleMode("record", self.plan, sequences=b, recorded=recorded)
-        with torch.no_grad(), record:
-            x_copy = record.watch(xb.clone())  # the model may write into its input
-            selected_x = outputs.select_output(self.model(x_copy, *args), self.options.output)
-        _finished(record)
-        replay = tracer.RuleMode(
-            "replay", self.plan, pairs=k, sequences=b, recorded=recorded,
-            consume=len(self.targets) == 1,
-        )  # fmt: skip
-        ref_input = refs.reshape((b * k,) + tuple(refs.shape[2:])).requires_grad_(True)
-        with torch.enable_grad():
-            with replay:
-                # Not the leaf itself: a model may write into its input.
-                raw = self.model(replay.watch(ref_input.clone()), *_repeat(args, b, k))
-            _finished(replay)
-            selected_r = outputs.select_output(raw, self.options.output)
-            weights_x = self._weights(selected_x, 1)
-            weights_r = self._weights(selected_x, k)
-            for j, target in enumerate(self.targets):
-                chosen_r = self._values(selected_r, target, weights_r)
-                (grad,) = torch.autograd.grad(
-                    chosen_r.sum(), ref_input, retain_graph=j < len(self.targets) - 1
-                )
-                chosen_x = self._values(selected_x, target, weights_x)
-                yield grad.reshape(refs.shape), chosen_x.detach(), chosen_r.detach().reshape(b, k)
-
-    def _deeplift(self, xb, refs, args) -> _Batch:
-        scores, predictions, totals, deltas = [], [], [], []
-        for multipliers, chosen_x, chosen_r in self.multipliers(xb, refs, args):
-            # Σ_c ref_c·m_c and Σ_c x_c·m_c per position, without (b, K, 4, L) temporaries.
-            ref_m = torch.einsum("bkcl,bkcl->bkl", refs, multipliers)
-            x_m = torch.einsum("bcl,bkcl->bkl", xb, multipliers)
-            # Position sums in float64: the check must not fail on its own rounding.
-            totals.append((x_m - ref_m).double().sum(dim=2))
-            deltas.append(chosen_x.double().unsqueeze(1) - chosen_r.double())
-            hyp = (multipliers - ref_m.unsqueeze(2)).mean(dim=1)
-            scores.append(hyp if self.options.hypothetical else hyp * xb)
-            predictions.append(chosen_x)
-        total = torch.stack(totals, dim=1)
-        delta = torch.stack(deltas, dim=1)
-        return _Batch(
-            torch.stack(scores, dim=1).float(),
-            torch.stack(predictions, dim=1).float(),
-            (total - delta).abs().amax(dim=2).float(),
-            delta,
-            total,
-        )
-
-    def gradients(self, xb, args) -> Iterator[tuple]:
-        """Yield (gradient at x (b, ...), t(x)) per target (guided: through guided ReLUs)."""
-        x = xb.clone().requires_grad_(True)
-        with torch.enable_grad():
-            if self.method.rule_mode == "guided":
-                mode = tracer.RuleMode("guided")
-                with mode:
-                    raw = self.model(mode.watch(x.clone()), *args)
-            else:
-                raw = self.model(x.clone(), *args)
-            selected = outputs.select_output(raw, self.options.output)
-            weights = self._weights(selected, 1)
-            for j, target in enumerate(self.targets):
-                chosen = self._values(selected, target, weights)
-                (grad,) = torch.autograd.grad(
-                    chosen.sum(), x, retain_graph=j < len(self.targets) - 1
-                )
-                yield grad, chosen.detach()
-
-    def _gradient(self, xb, refs, args) -> _Batch:
-        scores, predictions = [], []
-        for grad, chosen in self.gradients(xb, args):
-            if refs is not None:  # grad_input_delta: the gradient at x is the same for all K
-                mean_ref = refs.mean(dim=1, keepdim=True)
-                scores.append(project(grad.unsqueeze(1), mean_ref, xb, self.options.hypothetical))
-            else:
-                # The paper's: the gradient times the input itself; hypothetically, the gradient.
-                scores.append(grad if self.options.hypothetical else grad * xb)
-            predictions.append(chosen)
-        return _Batch(torch.stack(scores, dim=1).float(), torch.stack(predictions, dim=1).float())
-
-    def integrated_gradient_means(self, xb, refs, args) -> Iterator[tuple]:
-        """Yield (mean gradient on the path (b, K, ...), t(x)) per target (midpoint rule)."""
-        b, k = refs.shape[:2]
-        steps = self.options.steps
-        alphas = (torch.arange(steps, device=xb.device, dtype=xb.dtype) + 0.5) / steps
-        delta_x = xb.unsqueeze(1) - refs
-        shape = (1, 1, steps) + (1,) * (xb.dim() - 1)
-        points = refs.unsqueeze(2) + alphas.reshape(shape) * delta_x.unsqueeze(2)
-        points = points.reshape((b * k * steps,) + tuple(xb.shape[1:])).requires_grad_(True)
-        with torch.no_grad():
-            selected_x = outputs.select_output(self.model(xb.clone(), *args), self.options.output)
-        weights_x = self._weights(selected_x, 1)
-        weights_p = self._weights(selected_x, k * steps)
-        with torch.enable_grad():
-            raw = self.model(points.clone(), *_repeat(args, b, k * steps))
-            selected = outputs.select_output(raw, self.options.output)
-            for j, target in enumerate(self.targets):
-                chosen = self._values(selected, target, weights_p)
-                (grad,) = torch.autograd.grad(
-                    chosen.sum(), points, retain_graph=j < len(self.targets) - 1
-                )
-                mean_grad = grad.reshape((b, k, steps) + tuple(xb.shape[1:])).mean(dim=2)
-                yield mean_grad, self._values(selected_x, target, weights_x)
-
-    def _integrated_gradients(self, xb, refs, args) -> _Batch:
-        scores, predictions = [], []
-        for multipliers, chosen_x in self.integrated_gradient_means(xb, refs, args):
-            scores.append(project(multipliers, refs, xb, self.options.hypothetical))
-            predictions.append(chosen_x)
-        return _Batch(torch.stack(scores, dim=1).float(), torch.stack(predictions, dim=1).float())
-
-    def _ism(self, xb, args) -> _Batch:
-        deltas, base = ism_deltas(
-            self.model, xb, self.targets, self.options.mean_center_logits,
-            forward_args=args, output=self.options.output,
-        )  # fmt: skip
-        # Centre over the four bases so the base present gets t(x) minus the mean of all four.
-        hyp = deltas - deltas.mean(dim=2, keepdim=True)
-        scores = hyp if self.options.hypothetical else hyp * xb.unsqueeze(1)
-        return _Batch(scores, base)
-
-
-def _finished(mode: tracer.RuleMode) -> None:
-    if mode.cursor != len(mode.plan.steps):
-        missing = mode.plan.steps[mode.cursor]
-        raise LiftGenomicsError(
-            f"the model skipped {missing.name} (at {missing.where}) that the first pass ran: "
-            "its path depends on the data, which DeepLIFT cannot pair between input and "
-            "reference"
-        )
 
 
 def pair_contributions(
@@ -499,14 +292,13 @@ def pair_contributions(
             f"references of shape {tuple(references.shape)} do not fit inputs of shape "
             f"{tuple(x.shape)}; expected (N, K, ...)"
         )
-    options = AttributionOptions(method=method, steps=steps, mean_center_logits=mean_center_logits)
-    targets = outputs.parse_targets(target)
+    explained = Explained.resolve(target, None, mean_center_logits)
     with prepared(model, x.device):
         plan = None
         if spec.rule_mode is not None:
             probed, raw = tracer.probe(model, x[:1], ())
-            plan = tracer.resolve_plan(spec.rule_mode, probed, outputs.select_output(raw, None))
-        scorer = _Scorer(model, spec, plan, targets, options, x.device, torch.float32)
+            plan = resolve_plan(spec.rule_mode, probed, explained.select(raw))
+        scorer = Scorer(model, spec, plan, explained, x.device, torch.float32, steps=steps)
         if spec.family == "deeplift":
             multipliers, *_ = next(scorer.multipliers(x, references, ()))
         elif spec.family == "integrated_gradients":
@@ -517,62 +309,7 @@ def pair_contributions(
     return ((x.unsqueeze(1) - references) * multipliers).detach()
 
 
-def ism_deltas(
-    model: nn.Module,
-    xb: torch.Tensor,
-    targets,
-    center: bool = False,
-    chunk: int = 1024,
-    forward_args: tuple = (),
-    output: int | str | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """In-silico mutagenesis: t(x with base b at p) − t(x) for every position and base.
-
-    Args:
-        model: The model (eval mode, on ``xb``'s device).
-        xb: (b, 4, L) one-hot sequences.
-        targets: Targets (indices or :class:`~liftgenomics.attribution.outputs.Target`).
-        center: Explain t_i − mean_j t_j.
-        chunk: Mutants per forward pass.
-        forward_args: Extra per-sequence model inputs (gathered for each mutant).
-        output: The output index/key to explain.
-
-    Returns:
-        deltas (b, T, 4, L), zero at the base present, and the values at ``xb`` (b, T).
-    """
-    targets = [t if isinstance(t, Target) else outputs.parse_target(t) for t in targets]
-    rows = xb.shape[0]
-    with torch.no_grad():
-        selected_x = outputs.select_output(model(xb.clone(), *forward_args), output)
-        weights = outputs.profile_weights(selected_x) if outputs.needs_weights(targets) else None
-        base = torch.stack(
-            [outputs.target_value(selected_x, t, center, weights) for t in targets], dim=1
-        )
-        seq, channel, position = torch.nonzero(xb == 0, as_tuple=True)
-        deltas = torch.zeros(
-            (rows, len(targets)) + tuple(xb.shape[1:]), dtype=torch.float32, device=xb.device
-        )
-        for start in range(0, seq.numel(), chunk):
-            s = seq[start : start + chunk]
-            c = channel[start : start + chunk]
-            p = position[start : start + chunk]
-            mutants = xb[s].clone()
-            index = torch.arange(s.numel(), device=xb.device)
-            mutants[index, :, p] = 0.0
-            mutants[index, c, p] = 1.0
-            args = tuple(
-                a[s] if isinstance(a, torch.Tensor) and a.dim() > 0 and a.shape[0] == rows else a
-                for a in forward_args
-            )
-            selected = outputs.select_output(model(mutants, *args), output)
-            w = None if weights is None else weights[s]
-            for j, target in enumerate(targets):
-                value = outputs.target_value(selected, target, center, w)
-                deltas[s, j, c, p] = (value - base[s, j]).float()
-    return deltas, base
-
-
-def _check_summation(batch: _Batch, offset: int, on_violation: str, dtype) -> None:
+def _check_summation(batch: Batch, offset: int, on_violation: str, dtype) -> None:
     tol = HALF_SUMMATION_TOLERANCE if dtype in (torch.float16, torch.bfloat16) else (
         SUMMATION_TOLERANCE
     )
@@ -594,138 +331,4 @@ def _check_summation(batch: _Batch, offset: int, on_violation: str, dtype) -> No
     if on_violation == "raise":
         raise LiftGenomicsError(message)
     warnings.warn(message, stacklevel=3)
-
-
-@contextlib.contextmanager
-def prepared(model: nn.Module, device: torch.device | None) -> Iterator[None]:
-    """Eval mode, no parameter gradients, on ``device``; all restored afterwards.
-
-    The model goes back to the device it came from, and every submodule gets its own training
-    flag back (a model partly in eval mode stays so).
-    """
-    flags = [(module, module.training) for module in model.modules()]
-    grads = [(p, p.requires_grad) for p in model.parameters()]
-    home = next((p.device for p in model.parameters()), None)
-    if device is not None:
-        model.to(device)
-    model.eval()
-    for parameter, _ in grads:
-        parameter.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for parameter, flag in grads:
-            parameter.requires_grad_(flag)
-        for module, flag in flags:
-            module.training = flag
-        if home is not None and device is not None and home != device:
-            model.to(home)
-
-
-def as_one_hot(X) -> torch.Tensor:
-    """Validate and convert one-hot input to a float32 CPU tensor (N, 4, L)."""
-    tensor = torch.as_tensor(np.asarray(X) if not torch.is_tensor(X) else X)
-    if tensor.dim() != 3 or tensor.shape[1] != 4:
-        raise LiftGenomicsError(
-            f"X must be one-hot sequences of shape (N, 4, L), got {tuple(tensor.shape)}"
-        )
-    tensor = tensor.detach().to("cpu", torch.float32)
-    column_sums = tensor.sum(dim=1)
-    if not bool(((column_sums == 0) | (column_sums == 1)).all()) or bool((tensor < 0).any()):
-        raise LiftGenomicsError("X must be one-hot: every column all zero (N) or a single 1")
-    return tensor
-
-
-def model_dtype(model: nn.Module) -> torch.dtype:
-    """The floating dtype of the model's parameters (inputs are cast to it); float32 if none."""
-    for parameter in model.parameters():
-        if parameter.is_floating_point():
-            return parameter.dtype
-    return torch.float32
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None``/``"auto"`` -> CUDA when available, else CPU; refuse an absent CUDA."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise LiftGenomicsError(f"unknown device {device!r}; use auto, cpu or cuda") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise LiftGenomicsError("device 'cuda' requested but CUDA is not available here")
-    return resolved
-
-
-def reference_source(
-    references, X: torch.Tensor, seed: int, start_index: int = 0
-) -> Callable[[int, int], torch.Tensor]:
-    """A function (start, stop) -> references (stop − start, K, 4, L) for a slice of ``X``."""
-    if references is None:
-        raise LiftGenomicsError("references are required (e.g. 'dinuc:20' or 'flat')")
-    if not (torch.is_tensor(references) or isinstance(references, np.ndarray)):
-        return _spec_source(references, X, seed, start_index)
-    n, _, length = X.shape
-    refs = torch.as_tensor(references).detach().to("cpu", torch.float32)
-    if refs.dim() == 2:
-        refs = refs.unsqueeze(0)
-    if refs.dim() == 3:
-        refs = refs.unsqueeze(0).expand((n,) + tuple(refs.shape))
-    if refs.dim() != 4 or refs.shape[2] != 4 or refs.shape[3] != length or refs.shape[0] != n:
-        raise LiftGenomicsError(
-            f"references of shape {tuple(refs.shape)} do not fit X of shape {tuple(X.shape)}; "
-            "expected (N, K, 4, L), (K, 4, L) or (4, L)"
-        )
-    return lambda start, stop: refs[start:stop]
-
-
-def _spec_source(
-    references, X: torch.Tensor, seed: int, start_index: int
-) -> Callable[[int, int], torch.Tensor]:
-    """References generated per batch from a spec string or ``ReferenceSpec``."""
-    from liftgenomics.genome.references import ReferenceSpec, parse_reference_spec
-
-    spec = parse_reference_spec(references) if isinstance(references, str) else references
-    if not isinstance(spec, ReferenceSpec):
-        raise LiftGenomicsError(
-            "references must be a tensor, an array or a spec such as 'dinuc:20', not "
-            f"{type(references).__name__}"
-        )
-    X_numpy = X.numpy()
-
-    def generate(start: int, stop: int) -> torch.Tensor:
-        refs = spec.generate(X_numpy[start:stop], seed, start_index=start_index + start)
-        # flat/zero/fasta specs return read-only broadcast views: materialise them.
-        return torch.from_numpy(np.array(refs, dtype=np.float32))
-
-    return generate
-
-
-def default_batch_size(
-    method: Method, sources, steps: int, length: int, device: torch.device, plan=None
-) -> int:
-    """Sequences per batch: sized by the model's activations on a CPU, by memory on a GPU.
-
-    With a plan (DeepLIFT), a CPU batch holds about ``CPU_ACTIVATION_BYTES`` of activations
-    (the probe pass counted them per sequence); deterministic, so the same model always gets
-    the same batches. Otherwise ~320 pairs.
-    """
-    pairs = CPU_PAIRS_PER_BATCH
-    if plan is not None and plan.elements > 0:
-        bytes_per_pair = 4 * plan.elements
-        pairs = int(min(4096, max(1, CPU_ACTIVATION_BYTES // bytes_per_pair)))
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        # ~ bytes of activations, multipliers and gradients per pair for a conv net of this
-        # length; a quarter of free memory leaves room for the allocator and the model.
-        per_pair = 4 * length * 4096
-        if plan is not None and plan.elements > 0:
-            per_pair = 3 * 4 * plan.elements  # activations, multipliers, gradients
-        pairs = max(1, min(65536, free // 4 // per_pair))
-    if method.family == "ism":
-        return max(1, pairs // (3 * length) or 1)
-    k = 1 if sources is None else int(sources(0, 1).shape[1])
-    per_sequence = k * (steps if method.family == "integrated_gradients" else 1)
-    return max(1, math.ceil(pairs / per_sequence))
-
 

@@ -12,6 +12,9 @@ reduces the selected tensor to one value per sequence:
   switch the additivity check off);
 - ``"sum"``: the sum over everything but the batch axis;
 - a window ``slice(start, stop)`` or ``"start:stop"``: the sum over those positions (last axis).
+
+:class:`Explained` is the output choice and the targets resolved once per scoring call: every
+method maps the model's raw output of a batch to the explained values through it.
 """
 
 from __future__ import annotations
@@ -190,6 +193,70 @@ def target_value(
     return (weights * centred).sum(dim=1)
 
 
-def needs_weights(targets: list[Target]) -> bool:
+def needs_weights(targets: Sequence[Target]) -> bool:
     """Whether any target is the profile target (which needs the input's softmax weights)."""
     return any(target.kind == "profile" for target in targets)
+
+
+@dataclass(frozen=True)
+class Explained:
+    """What a scoring call explains: the output chosen, reduced to one value per target.
+
+    Built once per call (:meth:`resolve`); calling it maps the model's raw output for a batch
+    to the explained values, one (rows,) tensor per target. The profile target's softmax
+    weights are taken at the real input (:meth:`at_input`) and passed, row-aligned, for
+    whatever else is evaluated (references, path points, mutants).
+
+    Attributes:
+        output: The index/key of the chosen element of what the model returns (None: a tensor).
+        targets: The targets, in order.
+        center: Explain t_i − mean_j t_j for column targets (``mean_center_logits``).
+        weighted: Whether a target needs the profile weights (precomputed).
+    """
+
+    output: int | str | None = None
+    targets: tuple[Target, ...] = (Target("index"),)
+    center: bool = False
+    weighted: bool = False
+
+    @classmethod
+    def resolve(cls, target=0, output: int | str | None = None, center: bool = False
+                ) -> Explained:  # fmt: skip
+        """From one target or a list of them (ints, strings, slices or :class:`Target`)."""
+        if isinstance(target, Sequence) and not isinstance(target, str):
+            items = list(target)
+            if not items:
+                raise LiftGenomicsError("target: at least one target is needed")
+            targets = tuple(t if isinstance(t, Target) else parse_target(t) for t in items)
+        else:
+            targets = (target if isinstance(target, Target) else parse_target(target),)
+        return cls(output, targets, center, needs_weights(targets))
+
+    def select(self, raw) -> torch.Tensor:
+        """The chosen tensor of what the model returned."""
+        return select_output(raw, self.output)
+
+    def validated(self, raw, rows: int) -> torch.Tensor:
+        """The chosen tensor, after refusing targets it cannot give."""
+        selected = select_output(raw, self.output)
+        validate(selected, list(self.targets), rows)
+        return selected
+
+    def weights(self, selected_x: torch.Tensor) -> torch.Tensor | None:
+        """The profile weights at the real input (None when no target needs them)."""
+        return profile_weights(selected_x) if self.weighted else None
+
+    def values(self, selected: torch.Tensor, weights: torch.Tensor | None = None
+               ) -> list[torch.Tensor]:  # fmt: skip
+        """One (rows,) value per target of an already chosen output."""
+        return [target_value(selected, t, self.center, weights) for t in self.targets]
+
+    def __call__(self, raw, weights: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """One (rows,) value per target of what the model returned for a batch."""
+        return self.values(select_output(raw, self.output), weights)
+
+    def at_input(self, raw) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """The values at the real inputs and the profile weights taken there."""
+        selected = select_output(raw, self.output)
+        weights = self.weights(selected)
+        return self.values(selected, weights), weights

@@ -104,7 +104,7 @@ def read_fasta(path: str | os.PathLike) -> list[tuple[str, str]]:
     """Read a (small) FASTA file into ``(name, sequence)`` pairs, validating as it goes.
 
     The name is the header's first word. For genome-sized files use pyfaidx (see
-    :mod:`liftgenomics.regions`); this reader is for files of sequences to score.
+    :mod:`liftgenomics.genome.regions`); this reader is for files of sequences to score.
 
     Raises:
         LiftGenomicsError: for a missing file, no records, sequence before the first header, an

@@ -1,25 +1,21 @@
-"""References for DeepLIFT: dinucleotide shuffles, GC-matched sequences, flat and zero vectors.
-
-DeepLIFT explains the difference between an input and a reference, so the reference is part of
-the answer. This module makes the ones genomics uses:
+"""Random references for DeepLIFT: uniform dinucleotide shuffles and GC-matched sequences.
 
 * :func:`dinucleotide_shuffle` -- shuffles that keep each sequence's exact dinucleotide counts and
   its first and last base, drawn **uniformly** from every sequence with those counts
   (Altschul & Erickson 1985; Kandel et al. 1996). Popular implementations are not uniform: the
   deeplift/tangermeme one keeps the last edge out of every base where it was, which favours
-  shuffles that end the way the input does.
+  shuffles that end the way the input does. :func:`count_dinucleotide_shuffles` counts the
+  distinct shuffles (BEST theorem); a sequence with only one arrangement gets copies of itself,
+  with a :class:`ShuffleWarning`.
 * :func:`gc_matched` -- i.i.d. random sequences with each input's own GC fraction.
-* :func:`flat` -- the expected-background vector at every position (the DeepLIFT paper's DNA
-  reference); :func:`zero`; and :func:`from_fasta` for references a user supplies.
-
-A reference *spec* string (``dinuc:20``, ``gc:20``, ``flat``, ``flat:0.25,0.25,0.25,0.25``,
-``zero``, ``fasta:PATH``) names one of these for the CLI, the config and the attribution engine;
-:func:`parse_reference_spec` turns it into a :class:`ReferenceSpec` whose
-:meth:`~ReferenceSpec.generate` makes the references of a batch of sequences.
 
 Randomness is counter-based: sequence ``g`` (its index in the whole data set, ``start_index + i``
 for row ``i`` of a batch) reads block ``g`` of a PCG64 stream seeded by ``seed``, reached with an
 O(1) jump, so a sequence gets the same references however the data set is split into batches.
+
+Inputs are one-hot numpy arrays or torch tensors (returned as the same kind, without importing
+torch). The reference spec strings that name these are parsed in
+:mod:`liftgenomics.genome.references`.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ class BPNet(nn.Module):
     trimming - (profile_width - 1) // 2``). A Keras chrombpnet model (valid convolutions, a
     profile crop, a global average of the valid body) is the same computation with
     ``trimming = pad + crop`` and ``count_trimming`` = the valid body's margin; see
-    :mod:`liftgenomics.chrombpnet`.
+    :mod:`liftgenomics.models.chrombpnet`.
 
     Args:
         n_filters: Channels of every body convolution.

@@ -12,7 +12,7 @@ same names). Weights sit at ``model_weights/.../{layer}/kernel:0`` and ``bias:0`
 convolution kernels are (width, in, out), PyTorch's (out, in, width).
 
 Valid convolutions with crops equal same-padded ones on the central window, so each Keras
-model becomes a :class:`~liftgenomics.architectures.BPNet` whose ``trimming`` is the total
+model becomes a :class:`~liftgenomics.models.architectures.BPNet` whose ``trimming`` is the total
 padding plus the profile crop and whose count head averages the valid body; the prediction is
 the Keras model's. The crop and the input length come from the file's ``model_config`` when it
 has one (a ``save_weights`` file has none: no crop is assumed and the input length is free).
@@ -20,7 +20,7 @@ has one (a ``save_weights`` file has none: no crop is assumed and the input leng
 :func:`load_chrombpnet` reads one ``.h5`` (accessibility, bias or full model), or a directory
 or ``.tar(.gz)`` of ENCODE folds (``fold_{N}/model.bias_scaled.fold_{N}.{ENCSR}.h5`` and
 ``fold_{N}/model.chrombpnet_nobias.fold_{N}.{ENCSR}.h5``), averaged by
-:class:`~liftgenomics.architectures.FoldAverage`.
+:class:`~liftgenomics.models.architectures.FoldAverage`.
 """
 
 from __future__ import annotations

@@ -1,16 +1,15 @@
-"""The models: the paper's CNN, an architecture registry, and pickle-free save/load.
+"""The liftgenomics model directory: pickle-free :func:`save_model` and its reader.
 
 A saved model is a directory with two files:
 
 - ``model.safetensors``: the state dict (safetensors, so loading never runs pickled code);
 - ``model.json``: ``{"format": "liftgenomics-model", "version": 1, "architecture": {...},
   "metadata": {...}, "weights_sha256": ...}``. The architecture dict (``{"name": "paper_cnn",
-  ...}``) rebuilds the module through :func:`build_model`; the metadata records how it was
-  trained; the hash ties the JSON to the weights written with it.
+  ...}``) rebuilds the module through :func:`~liftgenomics.models.registry.build_model`; the
+  metadata records how it was trained; the hash ties the JSON to the weights written with it.
 
-:func:`load_model` is the one way the package loads a model, from any source: a model directory
-as above, a user's factory with a state dict (:mod:`liftgenomics.sources`) or a chrombpnet Keras
-`.h5` (:mod:`liftgenomics.chrombpnet`).
+:func:`load_model_directory` reads such a directory (or either of its files). Loading a model
+from any source goes through :func:`liftgenomics.models.load.load_model`.
 """
 
 from __future__ import annotations
@@ -44,7 +43,8 @@ def save_model(
     """Save ``model`` as ``directory/model.safetensors`` + ``directory/model.json``, atomically.
 
     The weights are written first and the JSON (which names the weights' SHA-256) last, so a
-    crash in between leaves a pair that :func:`load_model` refuses rather than mixes.
+    crash in between leaves a pair that :func:`~liftgenomics.models.load.load_model` refuses
+    rather than mixes.
 
     Args:
         model: The model; its state dict must match ``build_model(architecture)``.

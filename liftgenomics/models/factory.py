@@ -1,16 +1,13 @@
-"""Model sources: parse a ``--model`` spec, build a user's model from a factory, read weights.
+"""User models from a factory: import it, call it, load the weights, check the input shape.
 
-A spec is one of:
+For a ``path/to/models.py:factory`` or ``package.module:factory`` spec
+(:mod:`liftgenomics.models.spec`), :func:`build_factory_model` imports the factory (a function
+or a class, :func:`import_factory`), calls it with ``model_args`` and replaces its module's
+state dict by ``weights`` (``.safetensors``, or a ``.pt``/``.pth`` state dict read with
+``torch.load(weights_only=True)``; see :mod:`liftgenomics.models.state`). Importing the named
+file runs it: that is the user's explicit choice. Reading a weights file never runs code.
 
-- a liftgenomics model directory (or its ``.safetensors``/``.json`` file), written by ``train``;
-- ``path/to/models.py:factory`` or ``package.module:factory``: the factory (a function or a
-  class) is called with ``model_args`` (a JSON object) and its module's state dict replaced by
-  ``weights`` (``.safetensors``, or a ``.pt``/``.pth`` state dict read with
-  ``torch.load(weights_only=True)``). Importing the named file runs it: that is the user's
-  explicit choice. Reading a weights file never runs code;
-- ``chrombpnet:PATH``: chrombpnet/ENCODE Keras ``.h5`` files (see :mod:`liftgenomics.chrombpnet`).
-
-:func:`liftgenomics.model.load_model` dispatches on :func:`parse_model_spec`.
+:func:`check_input_length` refuses a model that does not take one-hot inputs ``(N, 4, L)``.
 """
 
 from __future__ import annotations

@@ -1,16 +1,9 @@
-"""The models: the paper's CNN, an architecture registry, and pickle-free save/load.
+""":func:`load_model`: the one way the package loads a model, from any ``--model`` source.
 
-A saved model is a directory with two files:
-
-- ``model.safetensors``: the state dict (safetensors, so loading never runs pickled code);
-- ``model.json``: ``{"format": "liftgenomics-model", "version": 1, "architecture": {...},
-  "metadata": {...}, "weights_sha256": ...}``. The architecture dict (``{"name": "paper_cnn",
-  ...}``) rebuilds the module through :func:`build_model`; the metadata records how it was
-  trained; the hash ties the JSON to the weights written with it.
-
-:func:`load_model` is the one way the package loads a model, from any source: a model directory
-as above, a user's factory with a state dict (:mod:`liftgenomics.sources`) or a chrombpnet Keras
-`.h5` (:mod:`liftgenomics.chrombpnet`).
+It dispatches on :func:`~liftgenomics.models.spec.parse_model_spec`: a liftgenomics model
+directory (:mod:`liftgenomics.models.directory`), a user's factory with a state dict
+(:mod:`liftgenomics.models.factory`) or a chrombpnet Keras ``.h5``
+(:mod:`liftgenomics.models.chrombpnet`). No source runs pickled code.
 """
 
 from __future__ import annotations
@@ -33,16 +26,17 @@ def load_model(
     """Load a model from any source, in eval mode on the CPU.
 
     Args:
-        spec: A model directory written by :func:`save_model` (or its ``.safetensors`` or
-            ``.json`` file); ``path/to/models.py:factory`` or ``package.module:factory``; or
-            ``chrombpnet:DIR_OR_H5`` (see :mod:`liftgenomics.sources`).
+        spec: A model directory written by :func:`~liftgenomics.models.directory.save_model`
+            (or its ``.safetensors`` or ``.json`` file); ``path/to/models.py:factory`` or
+            ``package.module:factory``; or ``chrombpnet:DIR_OR_H5`` (see
+            :mod:`liftgenomics.models.spec`).
         weights: For a factory spec: a ``.safetensors`` or ``.pt``/``.pth`` state dict loaded
             into the factory's module (never unpickled).
         model_args: For a factory spec: its keyword arguments, a JSON object string or a dict.
 
     Returns:
         The model (``input_length`` set where the source records it, ``metadata`` a dict).
-        A ``chrombpnet:`` spec gives what :func:`liftgenomics.chrombpnet.load_chrombpnet`
+        A ``chrombpnet:`` spec gives what :func:`liftgenomics.models.chrombpnet.load_chrombpnet`
         returns.
 
     Raises:

@@ -1,16 +1,11 @@
-"""The models: the paper's CNN, an architecture registry, and pickle-free save/load.
+"""The architecture registry: rebuild a model from its architecture dict.
 
-A saved model is a directory with two files:
-
-- ``model.safetensors``: the state dict (safetensors, so loading never runs pickled code);
-- ``model.json``: ``{"format": "liftgenomics-model", "version": 1, "architecture": {...},
-  "metadata": {...}, "weights_sha256": ...}``. The architecture dict (``{"name": "paper_cnn",
-  ...}``) rebuilds the module through :func:`build_model`; the metadata records how it was
-  trained; the hash ties the JSON to the weights written with it.
-
-:func:`load_model` is the one way the package loads a model, from any source: a model directory
-as above, a user's factory with a state dict (:mod:`liftgenomics.sources`) or a chrombpnet Keras
-`.h5` (:mod:`liftgenomics.chrombpnet`).
+An architecture dict (``{"name": "paper_cnn", ...}``, as ``model.json`` records it) names one
+of the registered constructors (``paper_cnn``, ``basset``, ``bpnet``, ``chrombpnet``, from
+:mod:`liftgenomics.models.architectures`) and gives its keyword arguments.
+:func:`build_model` checks the name and the keys and builds a freshly initialised module;
+:func:`full_architecture` fills in every constructor default: the dict that ``model.json``
+saves.
 """
 
 from __future__ import annotations

@@ -1,16 +1,17 @@
-"""Model sources: parse a ``--model`` spec, build a user's model from a factory, read weights.
+"""``--model`` specs: tell which source a spec names, before anything is read or imported.
 
 A spec is one of:
 
-- a liftgenomics model directory (or its ``.safetensors``/``.json`` file), written by ``train``;
-- ``path/to/models.py:factory`` or ``package.module:factory``: the factory (a function or a
-  class) is called with ``model_args`` (a JSON object) and its module's state dict replaced by
-  ``weights`` (``.safetensors``, or a ``.pt``/``.pth`` state dict read with
-  ``torch.load(weights_only=True)``). Importing the named file runs it: that is the user's
-  explicit choice. Reading a weights file never runs code;
-- ``chrombpnet:PATH``: chrombpnet/ENCODE Keras ``.h5`` files (see :mod:`liftgenomics.chrombpnet`).
+- a liftgenomics model directory (or its ``.safetensors``/``.json`` file), written by ``train``
+  (see :mod:`liftgenomics.models.directory`);
+- ``path/to/models.py:factory`` or ``package.module:factory``: a user's factory (a function or
+  a class), called with ``model_args`` (a JSON object, :func:`parse_model_args`) and given
+  ``weights`` (see :mod:`liftgenomics.models.factory`);
+- ``chrombpnet:PATH``: chrombpnet/ENCODE Keras ``.h5`` files (see
+  :mod:`liftgenomics.models.chrombpnet`).
 
-:func:`liftgenomics.model.load_model` dispatches on :func:`parse_model_spec`.
+:func:`parse_model_spec` returns a :class:`ModelSpec`; :func:`liftgenomics.models.load.load_model`
+dispatches on it. This module imports neither torch nor the user's code.
 """
 
 from __future__ import annotations

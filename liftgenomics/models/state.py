@@ -1,16 +1,9 @@
-"""The models: the paper's CNN, an architecture registry, and pickle-free save/load.
+"""State dicts: read weights without running code, and check them against a model.
 
-A saved model is a directory with two files:
-
-- ``model.safetensors``: the state dict (safetensors, so loading never runs pickled code);
-- ``model.json``: ``{"format": "liftgenomics-model", "version": 1, "architecture": {...},
-  "metadata": {...}, "weights_sha256": ...}``. The architecture dict (``{"name": "paper_cnn",
-  ...}``) rebuilds the module through :func:`build_model`; the metadata records how it was
-  trained; the hash ties the JSON to the weights written with it.
-
-:func:`load_model` is the one way the package loads a model, from any source: a model directory
-as above, a user's factory with a state dict (:mod:`liftgenomics.sources`) or a chrombpnet Keras
-`.h5` (:mod:`liftgenomics.chrombpnet`).
+:func:`read_state_dict` reads ``.safetensors``, or a ``.pt``/``.pth`` file with
+``torch.load(weights_only=True)`` (unwrapping a ``state_dict``/``model_state_dict`` entry), so
+reading a weights file never unpickles arbitrary objects. :func:`check_state` refuses weights
+whose keys or shapes differ from the model's, naming the first difference.
 """
 
 from __future__ import annotations

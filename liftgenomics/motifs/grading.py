@@ -1,26 +1,12 @@
-"""De novo motif discovery: TF-MoDISco on contribution scores, patterns named by TOMTOM.
+"""Grading de novo discovery against the simulation's known truth.
 
-:func:`discover_motifs` runs modisco-lite (``modiscolite.tfmodisco.TFMoDISco``, in process) on a
-one-hot file and a hypothetical-score file, both ``(N, 4, L)`` (the layout of ``liftgenomics
-score`` and of the workflow's ``task{t}.hyp.npz``; modisco wants ``(N, L, 4)``, so both are
-transposed). Every pattern of both metaclusters is trimmed like modisco's own report does (the
-span whose summed absolute CWM reaches 30% of its maximum) and its trimmed position probability
-matrix is compared with every motif of a MEME database by memelite's ``tomtom`` (the
-"complete score" TOMTOM, both strands). We call ``tomtom`` ourselves instead of modisco-lite's
-report path because that path either shells out to the MEME suite's ``tomtom`` binary or, in its
-"tomtom-lite" branch, returns p-values of the top few targets only; we need a q-value for every
-target (to grade named motifs) and no external program. q-values are Benjamini-Hochberg over all
-targets of one query, as MEME's TOMTOM reports them per query.
-
-Determinism: modisco-lite seeds its own random steps with constants (the Laplace null of seqlet
-calling and the subsample of seqlets when patterns are merged use ``RandomState(1234)``; the
-Leiden runs use seeds 100, 200, ...). :class:`DiscoveryOptions.seed` shifts the Leiden seeds
-(seed 0 keeps modisco-lite's); the two 1234 draws are fixed inside modisco-lite and cannot be
-varied from outside. Its numba kernels parallelise over independent rows, so the result does not
-depend on the thread count; same inputs, options and library versions give the same patterns.
-
-Outputs (:func:`write_discovery`): ``modisco.h5`` (modisco-lite's own format), ``patterns.tsv``,
-``seqlets.tsv``, ``tomtom.tsv``, ``logos/{pattern}.cwm.png`` and ``.pwm.png``, ``motifs.html``.
+:func:`assign_patterns` gives each discovered pattern at most one ground-truth motif (the
+lowest TOMTOM q-value below :data:`~liftgenomics.motifs.tomtom.Q_THRESHOLD`);
+:func:`grade_discovery` scores one TF-MoDISco run per embedded motif (recovered or not, the
+best pattern's rank, q-value, seqlet precision against the embedded instances, instance recall,
+spurious patterns; columns :data:`GRADE_COLUMNS`). :func:`discovery_table` grades every run of
+the workflow into ``discovery.tsv`` (reading each run with :func:`read_run`), and
+:func:`draw_true_motifs` draws the logos of the motifs discovery should find.
 """
 
 from __future__ import annotations

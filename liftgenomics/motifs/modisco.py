@@ -1,26 +1,19 @@
-"""De novo motif discovery: TF-MoDISco on contribution scores, patterns named by TOMTOM.
+"""modisco-lite, in process: running TF-MoDISco, seeding it, and trimming its patterns.
 
-:func:`discover_motifs` runs modisco-lite (``modiscolite.tfmodisco.TFMoDISco``, in process) on a
-one-hot file and a hypothetical-score file, both ``(N, 4, L)`` (the layout of ``liftgenomics
-score`` and of the workflow's ``task{t}.hyp.npz``; modisco wants ``(N, L, 4)``, so both are
-transposed). Every pattern of both metaclusters is trimmed like modisco's own report does (the
-span whose summed absolute CWM reaches 30% of its maximum) and its trimmed position probability
-matrix is compared with every motif of a MEME database by memelite's ``tomtom`` (the
-"complete score" TOMTOM, both strands). We call ``tomtom`` ourselves instead of modisco-lite's
-report path because that path either shells out to the MEME suite's ``tomtom`` binary or, in its
-"tomtom-lite" branch, returns p-values of the top few targets only; we need a q-value for every
-target (to grade named motifs) and no external program. q-values are Benjamini-Hochberg over all
-targets of one query, as MEME's TOMTOM reports them per query.
+:func:`run_modisco` runs ``modiscolite.tfmodisco.TFMoDISco`` on ``(N, 4, L)`` one-hot and
+hypothetical arrays (modisco wants ``(N, L, 4)``, so both are transposed) with the settings of
+:class:`DiscoveryOptions`; :func:`collect_patterns` turns its (positive, negative) lists into our
+:class:`Pattern` view, largest first. Every pattern is trimmed like modisco's own report does
+(:func:`trim_bounds`: the span whose summed absolute CWM reaches :data:`TRIM_THRESHOLD` (30%) of
+its maximum); :func:`trimmed_span` places that core inside each seqlet.
 
 Determinism: modisco-lite seeds its own random steps with constants (the Laplace null of seqlet
 calling and the subsample of seqlets when patterns are merged use ``RandomState(1234)``; the
 Leiden runs use seeds 100, 200, ...). :class:`DiscoveryOptions.seed` shifts the Leiden seeds
-(seed 0 keeps modisco-lite's); the two 1234 draws are fixed inside modisco-lite and cannot be
-varied from outside. Its numba kernels parallelise over independent rows, so the result does not
-depend on the thread count; same inputs, options and library versions give the same patterns.
-
-Outputs (:func:`write_discovery`): ``modisco.h5`` (modisco-lite's own format), ``patterns.tsv``,
-``seqlets.tsv``, ``tomtom.tsv``, ``logos/{pattern}.cwm.png`` and ``.pwm.png``, ``motifs.html``.
+(:func:`seeded_leiden`; seed 0 keeps modisco-lite's); the two 1234 draws are fixed inside
+modisco-lite and cannot be varied from outside. Its numba kernels parallelise over independent
+rows, so the result does not depend on the thread count; same inputs, options and library
+versions give the same patterns. :func:`cache_kernels` lets numba cache those kernels on disk.
 """
 
 from __future__ import annotations

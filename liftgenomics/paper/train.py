@@ -4,8 +4,8 @@ The data directory holds, for each split (train, valid, test), ``{split}.fa`` (F
 ``seq0``, ``seq1``, ...) and ``{split}.labels.tsv`` (a header ``id`` + one column per task,
 then one 0/1 row per sequence, in the FASTA's order). :func:`train_model` fits the model with
 binary cross-entropy on the logits and Adam, stops early on the validation loss (keeping the
-best epoch's weights), and writes the model (:func:`~liftgenomics.model.save_model`) and the
-test-set auROC/auPRC per task (``metrics.json``).
+best epoch's weights), and writes the model (:func:`~liftgenomics.models.directory.save_model`)
+and the test-set auROC/auPRC per task (``metrics.json``).
 
 Runs are seeded: the same seed, data and device give the same weights.
 """
@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 import liftgenomics
-from liftgenomics.attribution.engine import resolve_device
+from liftgenomics.attribution.batching import resolve_device
 from liftgenomics.errors import LiftGenomicsError
 from liftgenomics.genome.sequence import one_hot_encode_batch, read_fasta
 from liftgenomics.io import write_text_atomic

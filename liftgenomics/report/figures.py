@@ -1,4 +1,5 @@
-"""The workflow's figure set, drawn from its result files with :mod:`liftgenomics.plots`.
+"""The workflow's figure set, drawn from its result files with :mod:`liftgenomics.report.plots`
+and :mod:`liftgenomics.logos`.
 
 One motif-recovery grid and one false-negative chart per reference, sequence logos of a few
 test sequences per class (one row per method, embedded instances boxed), and the motifs' PWM
@@ -46,7 +47,7 @@ def draw_figures(
     """Draw every figure of the report into ``out_dir``.
 
     ``method_references`` restricts some methods to some references (see
-    :func:`~liftgenomics.recovery.methods_scored_at`); each figure shows the methods scored
+    :func:`~liftgenomics.paper.recovery.methods_scored_at`); each figure shows the methods scored
     against its reference.
 
     Returns:

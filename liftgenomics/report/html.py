@@ -1,9 +1,14 @@
 """The HTML report: one self-contained page a scientist can open and read.
 
-Figures are embedded as base64 data URIs and the style is inline, so the page needs no other
-file and no network. All text from the inputs is escaped. The headline is the false-negative
-table (method × motif per reference): the paper found the RevealCancel-based DeepLIFT variants
-to miss the fewest strong motif instances.
+:func:`write_report` assembles the page: the model's test metrics, the headline false-negative
+table (method × motif per reference: the paper found the RevealCancel-based DeepLIFT variants
+to miss the fewest strong motif instances), the full summary, with several seeds the replicate
+section (:mod:`liftgenomics.report.replicate_section`), extra sections such as de novo
+discovery (:func:`discovery_section`), the figures and the run's settings.
+
+Figures are embedded as base64 data URIs and the style is inline
+(:mod:`liftgenomics.report.tables`), so the page needs no other file and no network. All text
+from the inputs is escaped.
 """
 
 from __future__ import annotations

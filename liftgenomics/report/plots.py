@@ -1,8 +1,12 @@
-"""Pictures: the paper's figure-5 grid, false-negative bars, sequence and motif logos.
+"""The report's result plots: the paper's figure-5 grid and false-negative bars.
 
-Every function checks its input first, then draws one figure, saves it as a PNG atomically (no
-file at all on a failure), closes it and returns the path. Colours, orders and layout are fixed,
-so the same inputs give the same picture.
+:func:`plot_motif_recovery` draws each motif hit's log-odds against the total attribution over
+it, tasks × methods, coloured by sequence class; :func:`plot_false_negatives` the task-0
+false-negative rate per method and motif; :func:`plot_replicate_false_negatives` its spread
+over seeds. Every function checks its input first, then draws one figure, saves it as a PNG
+atomically (no file at all on a failure; :func:`liftgenomics.logos.save_figure`), closes it and
+returns the path. Colours, orders and layout are fixed, so the same inputs give the same
+picture. Logos are drawn by :mod:`liftgenomics.logos`.
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ def plot_motif_recovery(
 ) -> Path:
     """The paper's figure 5: log-odds vs total score per hit, tasks × methods, by class.
 
+    Every panel has its own y axis (limits and tick labels), as in the paper: methods' totals
+    differ in scale (ISM's by far), and a shared axis would flatten the smaller ones.
+
     Args:
         hits: ``motif_hits.tsv`` rows (id, class, motif, start, log_odds, method, reference,
             task, score).
@@ -95,7 +102,9 @@ def plot_motif_recovery(
         figsize=(max(2.6 * len(methods), 6.0), 2.3 * len(tasks) + 0.8),
         squeeze=False,
         sharex=True,
-        sharey="row",
+        # Each panel its own y axis, as in the paper's figure 5: ISM's totals run to tens while
+        # DeepLIFT's stay within a few units, and one shared axis would flatten the latter.
+        sharey=False,
         layout="constrained",
     )
     # Small points for the paper-sized scatter (thousands per panel), larger for a small test set.

@@ -1,9 +1,9 @@
-"""The HTML report: one self-contained page a scientist can open and read.
+"""The report's replicate section: the metrics' spread over seeds and the paired method tests.
 
-Figures are embedded as base64 data URIs and the style is inline, so the page needs no other
-file and no network. All text from the inputs is escaped. The headline is the false-negative
-table (method × motif per reference): the paper found the RevealCancel-based DeepLIFT variants
-to miss the fewest strong motif instances.
+:func:`replicate_section` renders the outputs of :mod:`liftgenomics.paper.replicates`
+(:class:`ReplicateResults`): the replicate false-negative figure, the method comparisons with
+their sign-flip tests and verdicts, the task-0 false-negative rates' mean, sd and range over
+seeds per reference, and the model's test auROC per task and seed beside the paper's model.
 """
 
 from __future__ import annotations

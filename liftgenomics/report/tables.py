@@ -1,9 +1,10 @@
-"""The HTML report: one self-contained page a scientist can open and read.
+"""HTML building blocks of the report: tables, embedded images and the inline style.
 
-Figures are embedded as base64 data URIs and the style is inline, so the page needs no other
-file and no network. All text from the inputs is escaped. The headline is the false-negative
-table (method × motif per reference): the paper found the RevealCancel-based DeepLIFT variants
-to miss the fewest strong motif instances.
+:func:`html_table` renders a data frame as an HTML table, escaping every cell, showing whole
+numbers without decimals, missing values as :data:`MISSING`, and highlighting the best value of
+each column given a rule (``min``, ``max``, ``absmin``) within each group of rows.
+:func:`embedded_image` and :func:`image_block` embed a PNG as a base64 data URI, so the page
+needs no other file; :data:`STYLE` is the page's inline CSS.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def attribute_chunk(
     """Score one chunk of a one-hot file and save hypothetical scores and errors.
 
     Args:
-        model: A loaded model, or a path for :func:`liftgenomics.model.load_model`.
+        model: A loaded model, or a path for :func:`liftgenomics.models.load.load_model`.
         ohe_path: One-hot sequences (N, 4, L) as written by ``np.savez_compressed``.
         out_path: ``.npz`` with ``hyp`` (T, n, 4, L), ``max_error`` (n, T), ``predictions``
             (n, T) and ``start``.

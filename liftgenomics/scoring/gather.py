@@ -1,7 +1,7 @@
 """Gather ``score --chunk i --chunks n`` outputs into the directory one ``score`` run writes.
 
-Each chunk directory holds the files of :func:`liftgenomics.score.score_regions` for its rows,
-and a ``score.json`` that also records ``chunk``, ``chunks`` and ``first_row``.
+Each chunk directory holds the files of :func:`liftgenomics.scoring.pipeline.score_regions` for
+its rows, and a ``score.json`` that also records ``chunk``, ``chunks`` and ``first_row``.
 :func:`gather_scores` checks that the chunks are the ``n`` consecutive parts of one run (same
 settings, rows in order, nothing missing), then streams every ``.npz`` member's rows into one
 file written exactly as the single run writes it, concatenates ``regions.tsv``, keeps one

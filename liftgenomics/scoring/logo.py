@@ -1,29 +1,9 @@
-"""Score a bioinformatician's own regions: FASTA (+ BED) in, TF-MoDISco-ready files out.
+"""``liftgenomics logo``: sequence logos of one region of a ``score`` output directory.
 
-:func:`score_regions` reads regions through pyfaidx (:mod:`liftgenomics.regions`), scores them
-in chunks with :func:`~liftgenomics.attribution.engine.attribute_with_details` and streams the
-results to disk as it goes, so memory stays flat however many regions there are. Outputs in the
-output directory:
-
-- ``ohe.npz``: the one-hot inputs (N, 4, L);
-- ``hyp.npz`` / ``contrib.npz`` (one target) or ``hyp.{head}.npz`` / ``contrib.{head}.npz``
-  (several heads, or BPNet's named ``counts``/``profile`` heads; see :mod:`liftgenomics.heads`):
-  hypothetical and actual contributions (N, 4, L) float32. Each file holds one array under
-  ``arr_0``, as ``np.savez_compressed(path, A)`` writes it (the same bytes for the same rows,
-  fixed zip timestamp), which is what ``modisco motifs -s ohe.npz -a hyp.npz`` reads;
-- ``regions.tsv``: one row per scored region in output order (name, chrom, start, end, strand,
-  N count — every base that is not A/C/G/T, padding included —, the explained value per head,
-  the summation-to-delta max error);
-- ``skipped.tsv``: intervals skipped for running off a chromosome end;
-- ``score.json``: the settings of the run (method, references, heads, seed, length, ...);
-- with ``bigwig``: ``contrib.bw`` (or ``contrib.{head}.bw``), per-base actual contributions over
-  the scored intervals, overlapping intervals averaged.
-
-``--chunk i --chunks n`` scores one of n contiguous parts (whole batches each), which
-:mod:`liftgenomics.gather` joins into the same files, byte for byte.
-
-Every file is written under a temporary name and renamed only when all of them are complete, so a
-failure or Ctrl-C leaves nothing that looks finished.
+:func:`plot_region_logo` reads the region's row of ``ohe.npz`` and of a head's ``hyp.npz``
+(found through ``score.json`` and ``regions.tsv``) and draws its actual contributions over its
+hypothetical ones with :func:`liftgenomics.logos.plot_sequence_logos`, as
+``logo.{region}.png`` in that directory by default.
 """
 
 from __future__ import annotations
@@ -45,7 +25,7 @@ def plot_region_logo(
     """Logos of one scored region: actual contributions over hypothetical ones.
 
     Args:
-        scores_dir: A directory written by :func:`score_regions`.
+        scores_dir: A directory written by :func:`~liftgenomics.scoring.pipeline.score_regions`.
         region: The region's name (``regions.tsv``'s first column).
         out: PNG path; default ``scores_dir/logo.<region>.png``.
         target: Which head when several were scored (a task index, or a head name such as

@@ -1,29 +1,13 @@
-"""Score a bioinformatician's own regions: FASTA (+ BED) in, TF-MoDISco-ready files out.
+"""The settings of a ``score`` run, their checks, and how its rows fall into batches and chunks.
 
-:func:`score_regions` reads regions through pyfaidx (:mod:`liftgenomics.regions`), scores them
-in chunks with :func:`~liftgenomics.attribution.engine.attribute_with_details` and streams the
-results to disk as it goes, so memory stays flat however many regions there are. Outputs in the
-output directory:
+:class:`ScoreOptions` holds every setting of :func:`~liftgenomics.scoring.pipeline.score_regions`
+after the files (method, references, heads, control inputs, bigWig, padding, chunking, ...);
+:func:`check_options` refuses bad combinations with one line before anything is read.
 
-- ``ohe.npz``: the one-hot inputs (N, 4, L);
-- ``hyp.npz`` / ``contrib.npz`` (one target) or ``hyp.{head}.npz`` / ``contrib.{head}.npz``
-  (several heads, or BPNet's named ``counts``/``profile`` heads; see :mod:`liftgenomics.heads`):
-  hypothetical and actual contributions (N, 4, L) float32. Each file holds one array under
-  ``arr_0``, as ``np.savez_compressed(path, A)`` writes it (the same bytes for the same rows,
-  fixed zip timestamp), which is what ``modisco motifs -s ohe.npz -a hyp.npz`` reads;
-- ``regions.tsv``: one row per scored region in output order (name, chrom, start, end, strand,
-  N count — every base that is not A/C/G/T, padding included —, the explained value per head,
-  the summation-to-delta max error);
-- ``skipped.tsv``: intervals skipped for running off a chromosome end;
-- ``score.json``: the settings of the run (method, references, heads, seed, length, ...);
-- with ``bigwig``: ``contrib.bw`` (or ``contrib.{head}.bw``), per-base actual contributions over
-  the scored intervals, overlapping intervals averaged.
-
-``--chunk i --chunks n`` scores one of n contiguous parts (whole batches each), which
-:mod:`liftgenomics.gather` joins into the same files, byte for byte.
-
-Every file is written under a temporary name and renamed only when all of them are complete, so a
-failure or Ctrl-C leaves nothing that looks finished.
+:func:`aligned_batch_size` picks the engine batch size (``--batch-size``, or a fixed default for
+the device) and :func:`aligned_chunk_bounds` cuts ``--chunk i --chunks n`` on batch boundaries,
+so every sequence is scored in the same batch in one process and in a chunked run: the gathered
+chunks are byte-identical to the single run.
 """
 
 from __future__ import annotations
@@ -32,7 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from liftgenomics.attribution.engine import CPU_PAIRS_PER_BATCH
+from liftgenomics.attribution.batching import CPU_PAIRS_PER_BATCH
 from liftgenomics.attribution.methods import METHODS
 from liftgenomics.errors import LiftGenomicsError
 from liftgenomics.scoring.chunks import chunk_bounds
@@ -48,13 +32,16 @@ GPU_PAIRS_PER_BATCH = 1024
 
 @dataclass(frozen=True)
 class ScoreOptions:
-    """How :func:`score_regions` explains and writes (every setting after the files).
+    """How :func:`~liftgenomics.scoring.pipeline.score_regions` explains and writes.
+
+    These are every setting of a run after the files.
 
     Attributes:
         method, references, seed, batch_size, device, steps: As for
             :func:`~liftgenomics.attribution.attribute`.
-        output, target, profile_or_counts: What is explained (see :mod:`liftgenomics.heads`).
-        control: Extra model inputs (see :mod:`liftgenomics.control`).
+        output, target, profile_or_counts: What is explained (see
+            :mod:`liftgenomics.scoring.heads`).
+        control: Extra model inputs (see :mod:`liftgenomics.genome.control`).
         length: Region length; default the model's ``input_length``.
         bigwig: Also write bigWig tracks of the actual contributions (needs pyBigWig).
         pad: N-pad regions that run off a chromosome instead of skipping them.
@@ -128,7 +115,7 @@ def aligned_batch_size(options: ScoreOptions, length: int) -> int:
     """
     if options.batch_size is not None:
         return options.batch_size
-    from liftgenomics.attribution.engine import resolve_device
+    from liftgenomics.attribution.batching import resolve_device
     from liftgenomics.attribution.methods import get_method
     from liftgenomics.genome.references import parse_reference_spec
 

@@ -1,26 +1,28 @@
 """Score a bioinformatician's own regions: FASTA (+ BED) in, TF-MoDISco-ready files out.
 
-:func:`score_regions` reads regions through pyfaidx (:mod:`liftgenomics.regions`), scores them
-in chunks with :func:`~liftgenomics.attribution.engine.attribute_with_details` and streams the
-results to disk as it goes, so memory stays flat however many regions there are. Outputs in the
-output directory:
+:func:`score_regions` reads regions through pyfaidx (:mod:`liftgenomics.genome.regions`), scores
+them in chunks with :func:`~liftgenomics.attribution.engine.attribute_with_details` and streams
+the results to disk as it goes, so memory stays flat however many regions there are. Outputs in
+the output directory:
 
 - ``ohe.npz``: the one-hot inputs (N, 4, L);
 - ``hyp.npz`` / ``contrib.npz`` (one target) or ``hyp.{head}.npz`` / ``contrib.{head}.npz``
-  (several heads, or BPNet's named ``counts``/``profile`` heads; see :mod:`liftgenomics.heads`):
-  hypothetical and actual contributions (N, 4, L) float32. Each file holds one array under
-  ``arr_0``, as ``np.savez_compressed(path, A)`` writes it (the same bytes for the same rows,
-  fixed zip timestamp), which is what ``modisco motifs -s ohe.npz -a hyp.npz`` reads;
+  (several heads, or BPNet's named ``counts``/``profile`` heads; see
+  :mod:`liftgenomics.scoring.heads`): hypothetical and actual contributions (N, 4, L) float32,
+  in the format ``modisco motifs -s ohe.npz -a hyp.npz`` reads (see
+  :mod:`liftgenomics.scoring.writers`);
 - ``regions.tsv``: one row per scored region in output order (name, chrom, start, end, strand,
   N count — every base that is not A/C/G/T, padding included —, the explained value per head,
   the summation-to-delta max error);
 - ``skipped.tsv``: intervals skipped for running off a chromosome end;
-- ``score.json``: the settings of the run (method, references, heads, seed, length, ...);
+- ``score.json``: the settings of the run (method, references, heads, seed, length, ...;
+  :func:`score_settings`);
 - with ``bigwig``: ``contrib.bw`` (or ``contrib.{head}.bw``), per-base actual contributions over
-  the scored intervals, overlapping intervals averaged.
+  the scored intervals, overlapping intervals averaged (:mod:`liftgenomics.scoring.tracks`).
 
-``--chunk i --chunks n`` scores one of n contiguous parts (whole batches each), which
-:mod:`liftgenomics.gather` joins into the same files, byte for byte.
+The settings are a :class:`~liftgenomics.scoring.options.ScoreOptions`. ``--chunk i --chunks n``
+scores one of n contiguous parts (whole batches each), which :mod:`liftgenomics.scoring.gather`
+joins into the same files, byte for byte.
 
 Every file is written under a temporary name and renamed only when all of them are complete, so a
 failure or Ctrl-C leaves nothing that looks finished.
@@ -114,12 +116,13 @@ def score_regions(
     """Score the regions of a FASTA (optionally picked by a BED file) and write the outputs.
 
     Args:
-        model: A loaded ``torch.nn.Module``, or a spec for :func:`liftgenomics.model.load_model`.
+        model: A loaded ``torch.nn.Module``, or a spec for
+            :func:`liftgenomics.models.load.load_model`.
         fasta_path: Genome or sequences FASTA (plain or bgzipped; indexed by pyfaidx).
         out_dir: Output directory (created).
         bed_path: BED/narrowPeak intervals; None scores every FASTA record.
         weights, model_args: For a factory model spec, as for
-            :func:`liftgenomics.model.load_model`.
+            :func:`liftgenomics.models.load.load_model`.
         options: A :class:`ScoreOptions`; or give its fields as keyword ``settings``.
 
     Returns:

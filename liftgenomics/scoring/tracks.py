@@ -1,29 +1,10 @@
-"""Score a bioinformatician's own regions: FASTA (+ BED) in, TF-MoDISco-ready files out.
+"""bigWig tracks of a ``score`` run: per-base actual contributions over the scored intervals.
 
-:func:`score_regions` reads regions through pyfaidx (:mod:`liftgenomics.regions`), scores them
-in chunks with :func:`~liftgenomics.attribution.engine.attribute_with_details` and streams the
-results to disk as it goes, so memory stays flat however many regions there are. Outputs in the
-output directory:
-
-- ``ohe.npz``: the one-hot inputs (N, 4, L);
-- ``hyp.npz`` / ``contrib.npz`` (one target) or ``hyp.{head}.npz`` / ``contrib.{head}.npz``
-  (several heads, or BPNet's named ``counts``/``profile`` heads; see :mod:`liftgenomics.heads`):
-  hypothetical and actual contributions (N, 4, L) float32. Each file holds one array under
-  ``arr_0``, as ``np.savez_compressed(path, A)`` writes it (the same bytes for the same rows,
-  fixed zip timestamp), which is what ``modisco motifs -s ohe.npz -a hyp.npz`` reads;
-- ``regions.tsv``: one row per scored region in output order (name, chrom, start, end, strand,
-  N count — every base that is not A/C/G/T, padding included —, the explained value per head,
-  the summation-to-delta max error);
-- ``skipped.tsv``: intervals skipped for running off a chromosome end;
-- ``score.json``: the settings of the run (method, references, heads, seed, length, ...);
-- with ``bigwig``: ``contrib.bw`` (or ``contrib.{head}.bw``), per-base actual contributions over
-  the scored intervals, overlapping intervals averaged.
-
-``--chunk i --chunks n`` scores one of n contiguous parts (whole batches each), which
-:mod:`liftgenomics.gather` joins into the same files, byte for byte.
-
-Every file is written under a temporary name and renamed only when all of them are complete, so a
-failure or Ctrl-C leaves nothing that looks finished.
+:func:`track_values` sums the actual contributions (n, 4, L) over the bases into per-base values
+(n, L); :class:`TrackBuffer` keeps them in a memory-mapped file beside the outputs until the end
+of the run; :func:`merged_track` walks them in genome order, averaging overlapping intervals; and
+:func:`write_bigwig` writes ``contrib.bw`` (or ``contrib.{head}.bw``). pyBigWig is optional
+(``pip install 'liftgenomics[bigwig]'``): :func:`require_pybigwig` says so in one line.
 """
 
 from __future__ import annotations

@@ -1,29 +1,16 @@
-"""Score a bioinformatician's own regions: FASTA (+ BED) in, TF-MoDISco-ready files out.
+"""Writing a ``score`` output directory: streamed ``.npz`` files, TSV tables, staged renames.
 
-:func:`score_regions` reads regions through pyfaidx (:mod:`liftgenomics.regions`), scores them
-in chunks with :func:`~liftgenomics.attribution.engine.attribute_with_details` and streams the
-results to disk as it goes, so memory stays flat however many regions there are. Outputs in the
-output directory:
-
-- ``ohe.npz``: the one-hot inputs (N, 4, L);
-- ``hyp.npz`` / ``contrib.npz`` (one target) or ``hyp.{head}.npz`` / ``contrib.{head}.npz``
-  (several heads, or BPNet's named ``counts``/``profile`` heads; see :mod:`liftgenomics.heads`):
-  hypothetical and actual contributions (N, 4, L) float32. Each file holds one array under
-  ``arr_0``, as ``np.savez_compressed(path, A)`` writes it (the same bytes for the same rows,
-  fixed zip timestamp), which is what ``modisco motifs -s ohe.npz -a hyp.npz`` reads;
-- ``regions.tsv``: one row per scored region in output order (name, chrom, start, end, strand,
-  N count — every base that is not A/C/G/T, padding included —, the explained value per head,
-  the summation-to-delta max error);
-- ``skipped.tsv``: intervals skipped for running off a chromosome end;
-- ``score.json``: the settings of the run (method, references, heads, seed, length, ...);
-- with ``bigwig``: ``contrib.bw`` (or ``contrib.{head}.bw``), per-base actual contributions over
-  the scored intervals, overlapping intervals averaged.
-
-``--chunk i --chunks n`` scores one of n contiguous parts (whole batches each), which
-:mod:`liftgenomics.gather` joins into the same files, byte for byte.
-
-Every file is written under a temporary name and renamed only when all of them are complete, so a
-failure or Ctrl-C leaves nothing that looks finished.
+- :class:`NpzStreamWriter` writes one (N, ...) float32 array into a ``.npz`` row block by row
+  block. The file holds one array under ``arr_0``, as ``np.savez_compressed(path, A)`` writes it
+  (the same bytes for the same rows, fixed zip timestamp), which is what
+  ``modisco motifs -s ohe.npz -a hyp.npz`` reads; :func:`read_npz_rows` reads a row range back
+  without loading the whole array.
+- :func:`table_header`, :func:`write_rows` and :func:`write_skipped` write ``regions.tsv`` and
+  ``skipped.tsv``.
+- :class:`Staging` gives every output a temporary name in the output directory and renames them
+  together only when all are complete, so a failure or Ctrl-C leaves nothing that looks
+  finished; then it removes outputs of earlier runs that this run did not write, so a reused
+  directory never mixes two runs.
 """
 
 from __future__ import annotations
@@ -179,7 +166,8 @@ class Staging:
         self.pending.clear()
 
 
-#: Every file name :func:`score_regions` (or ``logo``) writes in an output directory.
+#: Every file name :func:`~liftgenomics.scoring.pipeline.score_regions` (or ``logo``) writes in an
+#: output directory.
 _OUTPUT_NAME = re.compile(
     r"ohe\.npz|regions\.tsv|skipped\.tsv|score\.json|(hyp|contrib)(\.[A-Za-z0-9_-]+)?\.npz"
     r"|contrib(\.[A-Za-z0-9_-]+)?\.bw|logo\..+\.png"
@@ -187,7 +175,7 @@ _OUTPUT_NAME = re.compile(
 
 
 def _is_score_output(name: str) -> bool:
-    """Whether ``name`` is a file that :func:`score_regions` (or ``logo``) writes."""
+    """Whether ``name`` is a file that ``score`` (or ``logo``) writes in an output directory."""
     return _OUTPUT_NAME.fullmatch(name) is not None
 
 

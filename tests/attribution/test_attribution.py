@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-import liftgenomics.attribution.rules as rules
+import liftgenomics.attribution.multipliers as multipliers
 from liftgenomics.attribution import (
     METHODS,
     attribute,
@@ -386,12 +386,12 @@ def test_summation_violation_raises_or_warns(monkeypatch):
     model = conv_net()
     x = random_one_hot(3, 20, generator)
     refs = random_one_hot(6, 20, generator).reshape(3, 2, 4, 20)
-    real = rules.rescale_multiplier
+    real = multipliers.rescale_multiplier
 
     def broken(*args):  # a rule bug: multipliers 10% too large
         return real(*args) * 1.1
 
-    monkeypatch.setattr(rules, "rescale_multiplier", broken)
+    monkeypatch.setattr(multipliers, "rescale_multiplier", broken)
     with pytest.raises(LiftGenomicsError, match=r"summation-to-delta violated: sequence \d+"):
         attribute(model, x, refs, method="deeplift_rescale")
     with pytest.warns(UserWarning, match="summation-to-delta"):

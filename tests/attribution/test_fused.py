@@ -1,6 +1,6 @@
 """The fused (compiled) Rescale kernel computes what the eager ops compute.
 
-Large activations take :func:`~liftgenomics.attribution.rules.fused_rescale` where
+Large activations take :func:`~liftgenomics.attribution.multipliers.fused_rescale` where
 ``torch.compile`` works (on a GPU by default; ``LIFTGENOMICS_FUSED=1`` turns it on here for
 these tests); they compare it with the eager path (``LIFTGENOMICS_FUSED=0``) and skip where no
 kernel can be compiled.
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import liftgenomics.attribution.kernels as kernels
-import liftgenomics.attribution.rules as rules
+import liftgenomics.attribution.multipliers as multipliers
 from liftgenomics.attribution import attribute, ops
 from tests.toy_models import conv_net, random_one_hot
 
@@ -34,7 +34,7 @@ def rule_of(module: nn.Module) -> ops.Elementwise:
 
 
 def fused_or_skip(module: nn.Module, z_r: torch.Tensor):
-    kernel = rules.fused_rescale(rule_of(module), z_r)
+    kernel = multipliers.fused_rescale(rule_of(module), z_r)
     if kernel is None:
         pytest.skip("no fused kernel here (compilation failed earlier or is switched off)")
     return kernel
@@ -66,7 +66,7 @@ def test_fused_rescale_matches_eager(module, exact, monkeypatch):
     except Exception as error:  # no C++ compiler or similar: the engine falls back too
         pytest.skip(f"torch.compile unavailable: {type(error).__name__}")
     monkeypatch.setenv(kernels.FUSED_ENVIRONMENT, "0")
-    eager = rules.rescale_multiplier(rule_of(module), module, z_x, z_r, y_x, y_r)
+    eager = multipliers.rescale_multiplier(rule_of(module), module, z_x, z_r, y_x, y_r)
     assert fused.shape == eager.shape
     if exact:
         assert torch.equal(fused, eager)
@@ -77,10 +77,10 @@ def test_fused_rescale_matches_eager(module, exact, monkeypatch):
 def test_fused_kernel_is_not_used_for_small_activations_or_when_switched_off(monkeypatch):
     small = torch.zeros(2, 3, 4)
     relu = ops.ELEMENTWISE[torch.relu]
-    assert rules.fused_rescale(relu, small) is None
-    assert rules.fused_rescale(ops.ELEMENTWISE[F.gelu], torch.zeros(4, 8, 16, 300)) is None
+    assert multipliers.fused_rescale(relu, small) is None
+    assert multipliers.fused_rescale(ops.ELEMENTWISE[F.gelu], torch.zeros(4, 8, 16, 300)) is None
     monkeypatch.setenv(kernels.FUSED_ENVIRONMENT, "0")
-    assert rules.fused_rescale(relu, torch.zeros(4, 8, 16, 300)) is None
+    assert multipliers.fused_rescale(relu, torch.zeros(4, 8, 16, 300)) is None
 
 
 @pytest.mark.parametrize("method", ["deeplift_rescale", "deeplift_genomics"])

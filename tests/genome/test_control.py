@@ -1,4 +1,4 @@
-"""Tests for liftgenomics.control: control tracks read from bigWigs written here, array rows,
+"""Tests for liftgenomics.genome.control: control tracks read from bigWigs written here, array rows,
 zeros with a warning, and the control reaching the model through ``score``."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Tests for liftgenomics.references: uniform dinucleotide shuffles, GC-matched, flat, zero,
-FASTA references and reference specs."""
+"""Tests for liftgenomics.genome.references and liftgenomics.genome.shuffles: uniform
+dinucleotide shuffles, GC-matched, flat, zero, FASTA references and reference specs."""
 
 import collections
 import dataclasses

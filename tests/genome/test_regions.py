@@ -1,4 +1,4 @@
-"""Tests for liftgenomics.regions: FASTA through pyfaidx, BED checks, resizing, padding."""
+"""Tests for liftgenomics.genome.regions: FASTA through pyfaidx, BED checks, resizing, padding."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for liftgenomics.chrombpnet: Keras-layout .h5 files written here with h5py (names as
+"""Tests for liftgenomics.models.chrombpnet: Keras-layout .h5 files written here with h5py (names as
 chrombpnet writes them) against a NumPy forward pass of the same weights (valid convolutions,
 crops, residual adds, global average, dense); the fold average; the committed Keras fixture
 against Keras' own predictions; and bad files."""

@@ -1,6 +1,6 @@
-"""Tests for liftgenomics.sources: spec parsing, factory models from a .py file or a module with
-safetensors / .pt state dicts and JSON arguments, the input-length probe, and every bad model
-source through the ``score`` command (one line, exit status 2, no output)."""
+"""Tests for liftgenomics.models.spec/factory: spec parsing, factory models from a .py file or a
+module with safetensors / .pt state dicts and JSON arguments, the input-length probe, and every
+bad model source through the ``score`` command (one line, exit status 2, no output)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for liftgenomics.model: the paper CNN, the registry, and safetensors save/load."""
+"""Tests for liftgenomics.models: the paper CNN, the registry, and safetensors save/load."""
 
 import json
 

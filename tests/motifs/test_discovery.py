@@ -1,4 +1,4 @@
-"""Tests of liftgenomics.discovery and ``liftgenomics motifs``.
+"""Tests of liftgenomics.motifs.discovery and ``liftgenomics motifs``.
 
 The planted-motif case has a known answer: GATA_disc1 instances sampled from its PWM sit at known
 places in random sequences, and the hypothetical scores are the motif's log-odds there and tiny

@@ -1,4 +1,5 @@
-"""Tests for liftgenomics.motifs: parsers, smoothing, log-odds, scanning and top hits."""
+"""Tests for liftgenomics.motifs.{pwm,meme,scan}: parsers, smoothing, log-odds, scanning and top
+hits."""
 
 import dataclasses
 import gzip

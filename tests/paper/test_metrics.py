@@ -1,4 +1,5 @@
-"""Tests for liftgenomics.metrics: auROC and average precision against hand-computed answers."""
+"""Tests for liftgenomics.paper.metrics: auROC and average precision against hand-computed
+answers."""
 
 import numpy as np
 import pytest

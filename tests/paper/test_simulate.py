@@ -1,4 +1,4 @@
-"""Tests for liftgenomics.simulate: config handling, the simulated statistics, and the files.
+"""Tests for liftgenomics.paper.simulate: config handling, the simulated statistics, and the files.
 
 The statistical checks use chi-square tests at alpha = 0.001 without scipy: the critical value
 is the fixed table value for 3 degrees of freedom (16.266), or the Wilson-Hilferty normal

@@ -1,4 +1,4 @@
-"""Tests for liftgenomics.train: data loading, a tiny seeded training run, and its outputs."""
+"""Tests for liftgenomics.paper.train: data loading, a tiny seeded training run, and its outputs."""
 
 import json
 import re

@@ -110,6 +110,41 @@ def test_motif_recovery_is_deterministic(tmp_path, hits):
     assert first.read_bytes() == second.read_bytes()
 
 
+def test_motif_recovery_gives_each_method_its_own_y_axis(tmp_path, hits, monkeypatch):
+    """A method whose totals are 100x another's does not flatten the other's panels."""
+    import liftgenomics.report.plots as plots
+
+    drawn = []
+    real_save = plots.save_figure
+
+    def keep(figure, out):
+        drawn.append(figure)
+        return real_save(figure, out)
+
+    monkeypatch.setattr(plots, "save_figure", keep)
+    small, large = METHODS[0], METHODS[-1]
+    scaled = hits[hits["method"].isin([small, large])].copy()
+    scaled.loc[scaled["method"] == large, "score"] *= 100.0
+    plot_motif_recovery(scaled, tmp_path / "scaled.png", "flat", [small, large])
+    (figure,) = drawn
+    chosen = scaled[scaled["log_odds"] > 0]
+    tasks = sorted(chosen["task"].unique())
+    axes = [a for a in figure.axes if a.get_title()]
+    assert len(axes) == 2 * len(tasks)
+    spans = {}
+    for axis in axes:
+        method, task = axis.get_title().split(" · task ")
+        method = method.replace(" ", "_")
+        scores = chosen[(chosen["method"] == method) & (chosen["task"] == int(task))]["score"]
+        low, high = axis.get_ylim()
+        data_low, data_high = min(scores.min(), 0.0), max(scores.max(), 0.0)  # 0 has a line
+        assert low <= scores.min() and scores.max() <= high
+        assert high - low <= 1.25 * (data_high - data_low)  # tight: its own data, not the other's
+        assert axis.get_yticklabels()[0].get_visible()  # its own tick labels too
+        spans.setdefault(method, []).append(high - low)
+    assert max(spans[small]) * 20 < min(spans[large])
+
+
 def test_motif_recovery_errors(tmp_path, hits):
     out = tmp_path / "none.png"
     expect_error(lambda: plot_motif_recovery(hits, out, "dinuc20"), out, "reference 'dinuc20'")

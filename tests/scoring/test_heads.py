@@ -1,4 +1,5 @@
-"""Tests for liftgenomics.heads: what ``score`` explains, resolved from hand-built outputs."""
+"""Tests for liftgenomics.scoring.heads: what ``score`` explains, resolved from hand-built
+outputs."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Tests for liftgenomics.score and the ``score``/``logo`` commands: a small FASTA + BED end to
-end against :func:`attribute` called directly, streaming files, bigWig, and every bad input."""
+"""Tests for liftgenomics.scoring.pipeline and the ``score``/``logo`` commands: a small FASTA +
+BED end to end against :func:`attribute` called directly, streaming files, bigWig, and every bad
+input."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 # Values and input functions of the regions target (rules/regions.smk), from the config's
 # `regions:` section. Paths in it are relative to the working directory (--directory).
-# (liftgenomics.heads and .sources import torch: imported where used, so that reading the
+# (liftgenomics.scoring.heads imports torch: imported where used, so that reading the
 # Snakefile without a `regions:` section stays quick.)
 
 # Empty without a `regions:` section: the paper's experiment is the target then.
