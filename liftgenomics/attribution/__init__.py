@@ -3,8 +3,8 @@
 :func:`attribute` is the entry point; :func:`check_model` proves a model can be scored exactly;
 :func:`register_elementwise` gives one more elementwise nonlinearity the DeepLIFT rules.
 
-The names below are imported on first use (PEP 562), so that ``METHODS`` and the torch-free
-helpers of :mod:`liftgenomics.attribution.chunks` load without torch: the command line's
+The names below are imported on first use (PEP 562), so that ``METHODS`` loads without
+torch: the command line's
 light subcommands (gather, evaluate, report) start in a fraction of a second instead of paying
 torch's ~2 s import, once per workflow job.
 """
