@@ -4,9 +4,8 @@
 :func:`register_elementwise` gives one more elementwise nonlinearity the DeepLIFT rules.
 
 The names below are imported on first use (PEP 562), so that ``METHODS`` loads without
-torch: the command line's
-light subcommands (gather, evaluate, report) start in a fraction of a second instead of paying
-torch's ~2 s import, once per workflow job.
+torch: the command line's light subcommands (gather, evaluate, report) start in a fraction of
+a second instead of paying torch's ~2 s import, once per workflow job.
 """
 
 from __future__ import annotations
