@@ -38,7 +38,7 @@ from liftgenomics.attribution.batching import (
     to_device,
 )
 from liftgenomics.attribution.methods import ANY_MODEL, METHODS, Method, get_method
-from liftgenomics.attribution.outputs import Explained
+from liftgenomics.attribution.outputs import Explained, default_output
 from liftgenomics.attribution.plan import refuse_randomness, resolve_plan
 from liftgenomics.attribution.scorer import Batch, Scorer
 from liftgenomics.errors import LiftGenomicsError
@@ -171,7 +171,9 @@ def attribute_with_details(
         raise LiftGenomicsError(f"attribute: {error}") from None
     method = get_method(options.method)
     X = as_one_hot(X)
-    explained = Explained.resolve(target, options.output, options.mean_center_logits)
+    explained = Explained.resolve(
+        target, default_output(model, options.output), options.mean_center_logits
+    )
     forward_args = tuple(forward_args)
     device = resolve_device(options.device)
     sources = (
@@ -292,7 +294,7 @@ def pair_contributions(
             f"references of shape {tuple(references.shape)} do not fit inputs of shape "
             f"{tuple(x.shape)}; expected (N, K, ...)"
         )
-    explained = Explained.resolve(target, None, mean_center_logits)
+    explained = Explained.resolve(target, default_output(model, None), mean_center_logits)
     with prepared(model, x.device):
         plan = None
         if spec.rule_mode is not None:

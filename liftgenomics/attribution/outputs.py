@@ -104,6 +104,16 @@ def describe(raw) -> str:
     return type(raw).__name__
 
 
+def default_output(model, output: int | str | None) -> int | str | None:
+    """``output``, or when None the output the model names as its own (``model.default_output``).
+
+    A reader that splits a model's final sigmoid/softmax off returns ``{"logits": ...,
+    "activated": ...}`` and names ``"logits"``: the logit is explained unless the caller asks
+    for the activated output.
+    """
+    return getattr(model, "default_output", None) if output is None else output
+
+
 def select_output(raw, output) -> torch.Tensor:
     """The element ``output`` of what the model returned (the tensor itself for None)."""
     if output is None:

@@ -8,7 +8,11 @@ A spec is one of:
   a class), called with ``model_args`` (a JSON object, :func:`parse_model_args`) and given
   ``weights`` (see :mod:`liftgenomics.models.factory`);
 - ``chrombpnet:PATH``: chrombpnet/ENCODE Keras ``.h5`` files (see
-  :mod:`liftgenomics.models.chrombpnet`).
+  :mod:`liftgenomics.models.chrombpnet`);
+- ``keras:MODEL.h5`` (a full Keras model file) or ``keras:ARCH.json`` with ``weights`` (a
+  weights ``.h5``): any Keras 0.x-2.x model of the layers :mod:`liftgenomics.models.keras` reads;
+- ``bpnet-lite:FILE.torch``: a whole pickled bpnet-lite ``BPNet``/``ChromBPNet``, read without
+  running it (see :mod:`liftgenomics.models.bpnet_lite`).
 
 :func:`parse_model_spec` returns a :class:`ModelSpec`; :func:`liftgenomics.models.load.load_model`
 dispatches on it. This module imports neither torch nor the user's code.
@@ -27,6 +31,12 @@ from typing import Any, Literal
 from liftgenomics.errors import LiftGenomicsError
 
 CHROMBPNET_PREFIX = "chrombpnet:"
+#: Prefixed sources: prefix -> (kind, what the path after it is, for the message when it is empty).
+PREFIXED_SOURCES = {
+    CHROMBPNET_PREFIX: ("chrombpnet", "chrombpnet:DIR_OR_H5"),
+    "keras:": ("keras", "keras:MODEL.h5 or keras:ARCH.json --weights WEIGHTS.h5"),
+    "bpnet-lite:": ("bpnet-lite", "bpnet-lite:FILE.torch"),
+}
 _FACTORY = re.compile(r"^(?P<location>.+):(?P<factory>[A-Za-z_]\w*)$")
 _MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
@@ -37,12 +47,13 @@ class ModelSpec:
 
     Attributes:
         kind: ``"directory"`` (a liftgenomics model), ``"file"`` (a ``.py`` file's factory),
-            ``"module"`` (an importable module's factory) or ``"chrombpnet"``.
+            ``"module"`` (an importable module's factory), ``"chrombpnet"``, ``"keras"`` or
+            ``"bpnet-lite"``.
         location: The path, or the dotted module name for ``"module"``.
         factory: The factory's name for ``"file"`` and ``"module"``, else None.
     """
 
-    kind: Literal["directory", "file", "module", "chrombpnet"]
+    kind: Literal["directory", "file", "module", "chrombpnet", "keras", "bpnet-lite"]
     location: str
     factory: str | None = None
 
@@ -53,15 +64,16 @@ def parse_model_spec(spec: str | os.PathLike) -> ModelSpec:
     An existing path is a model directory even if it contains a colon.
 
     Raises:
-        LiftGenomicsError: for ``chrombpnet:`` with no path or a factory spec whose module
+        LiftGenomicsError: for a prefixed source with no path or a factory spec whose module
             part is neither a ``.py`` file nor a dotted module name.
     """
     text = os.fspath(spec)
-    if text.startswith(CHROMBPNET_PREFIX):
-        location = text[len(CHROMBPNET_PREFIX) :]
-        if not location:
-            raise LiftGenomicsError("--model chrombpnet: needs a path (chrombpnet:DIR_OR_H5)")
-        return ModelSpec("chrombpnet", location)
+    for prefix, (kind, usage) in PREFIXED_SOURCES.items():
+        if text.startswith(prefix):
+            location = text[len(prefix) :]
+            if not location:
+                raise LiftGenomicsError(f"--model {prefix} needs a path ({usage})")
+            return ModelSpec(kind, location)
     match = _FACTORY.match(text)
     if match is None or Path(text).exists():
         return ModelSpec("directory", text)
@@ -71,8 +83,8 @@ def parse_model_spec(spec: str | os.PathLike) -> ModelSpec:
     if _MODULE_NAME.match(location):
         return ModelSpec("module", location, factory)
     raise LiftGenomicsError(
-        f"--model {text}: not a model directory, FILE.py:factory, package.module:factory or "
-        "chrombpnet:PATH"
+        f"--model {text}: not a model directory, FILE.py:factory, package.module:factory, "
+        "chrombpnet:PATH, keras:PATH or bpnet-lite:PATH"
     )
 
 

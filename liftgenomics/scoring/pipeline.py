@@ -42,6 +42,7 @@ from typing import IO
 
 import numpy as np
 
+from liftgenomics.attribution import outputs
 from liftgenomics.attribution.engine import attribute_with_details
 from liftgenomics.errors import LiftGenomicsError
 from liftgenomics.genome.control import open_extra_inputs
@@ -163,7 +164,7 @@ def score_regions(
         check_input_length(model, plan.length, probe_args)
         heads = resolve_heads(
             _probe(model, plan.length, probe_args),
-            options.output,
+            outputs.default_output(model, options.output),
             options.target,
             options.profile_or_counts,
         )
