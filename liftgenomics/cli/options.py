@@ -63,13 +63,15 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="a model directory (from 'train'), FILE.py:factory, package.module:factory, or "
-        "chrombpnet:DIR_OR_H5 (Keras .h5 files, a folder or .tar.gz of ENCODE folds)",
+        help="a model directory (from 'train' or 'convert'), FILE.py:factory, "
+        "package.module:factory, chrombpnet:DIR_OR_H5 (Keras .h5 files, a folder or .tar.gz "
+        "of ENCODE folds), keras:MODEL.h5 or keras:ARCH.json (with --weights), or "
+        "bpnet-lite:FILE.torch (a pickled bpnet-lite model, read without running it)",
     )
     parser.add_argument(
         "--weights",
         help="state dict for a factory model: .safetensors, or .pt/.pth (read with "
-        "torch.load(weights_only=True))",
+        "torch.load(weights_only=True)); for keras:ARCH.json, the weights .h5",
     )
     parser.add_argument(
         "--model-args",

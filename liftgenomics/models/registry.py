@@ -2,7 +2,8 @@
 
 An architecture dict (``{"name": "paper_cnn", ...}``, as ``model.json`` records it) names one
 of the registered constructors (``paper_cnn``, ``basset``, ``bpnet``, ``chrombpnet``, from
-:mod:`liftgenomics.models.architectures`) and gives its keyword arguments.
+:mod:`liftgenomics.models.architectures`; ``chrombpnet_pair`` and ``fold_average``, whose
+arguments are nested architecture dicts) and gives its keyword arguments.
 :func:`build_model` checks the name and the keys and builds a freshly initialised module;
 :func:`full_architecture` fills in every constructor default: the dict that ``model.json``
 saves.
@@ -17,7 +18,34 @@ from typing import Any
 from torch import nn
 
 from liftgenomics.errors import LiftGenomicsError
-from liftgenomics.models.architectures import basset, bpnet, chrombpnet, paper_cnn
+from liftgenomics.models.architectures import (
+    ChromBPNet,
+    FoldAverage,
+    basset,
+    bpnet,
+    chrombpnet,
+    paper_cnn,
+)
+from liftgenomics.models.keras.graph import keras_model
+
+
+def chrombpnet_pair(bias: dict[str, Any], accessibility: dict[str, Any]) -> ChromBPNet:
+    """A :class:`ChromBPNet` of two architecture dicts (registry entry ``chrombpnet_pair``).
+
+    ``input_length`` is the accessibility model's (when it has one).
+    """
+    model = ChromBPNet(bias=build_model(bias), accessibility=build_model(accessibility))
+    if hasattr(model.accessibility, "input_length"):
+        model.input_length = model.accessibility.input_length
+    return model
+
+
+def fold_average(folds: list[dict[str, Any]]) -> FoldAverage:
+    """A :class:`FoldAverage` of architecture dicts (registry entry ``fold_average``)."""
+    if not isinstance(folds, list) or not folds:
+        raise LiftGenomicsError("fold_average: folds must be a non-empty list of architectures")
+    return FoldAverage([build_model(fold) for fold in folds])
+
 
 #: Architecture name -> constructor taking the architecture dict's other keys as arguments.
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
@@ -25,6 +53,9 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "bpnet": bpnet,
     "chrombpnet": chrombpnet,
     "basset": basset,
+    "chrombpnet_pair": chrombpnet_pair,
+    "fold_average": fold_average,
+    "keras": keras_model,
 }
 
 
