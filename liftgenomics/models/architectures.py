@@ -199,16 +199,35 @@ def bpnet(
     n_control_tracks: int = 2,
     profile_output_bias: bool = True,
     count_output_bias: bool = True,
-    length: int = 2114,
+    length: int | None = 2114,
+    trimming: int | None = None,
+    count_trimming: int | None = None,
+    conv1_width: int = 21,
+    profile_width: int = 75,
 ) -> BPNet:
-    """A bpnet-lite-compatible :class:`BPNet` with ``input_length = length`` (registry entry).
+    """A :class:`BPNet` with ``input_length = length`` (registry entry).
+
+    With the defaults it is bpnet-lite-compatible; ``trimming``, ``count_trimming`` and the
+    widths describe the models the chrombpnet and bpnet-lite readers build (see :class:`BPNet`).
+    ``length=None`` (a weights-only file that records none) leaves ``input_length`` unset.
 
     Raises:
         LiftGenomicsError: if ``length`` leaves no profile position.
     """
     model = BPNet(
-        n_filters, n_layers, n_outputs, n_control_tracks, profile_output_bias, count_output_bias
+        n_filters,
+        n_layers,
+        n_outputs,
+        n_control_tracks,
+        profile_output_bias,
+        count_output_bias,
+        trimming=trimming,
+        count_trimming=count_trimming,
+        conv1_width=conv1_width,
+        profile_width=profile_width,
     )
+    if length is None:
+        return model
     if length - 2 * model.trimming < 1:
         raise LiftGenomicsError(
             f"bpnet: length {length} is too short (the profile trims {model.trimming} "
@@ -216,6 +235,43 @@ def bpnet(
         )
     model.input_length = length
     return model
+
+
+def describe_architecture(model: nn.Module) -> dict:
+    """The registry architecture dict that rebuilds a :class:`BPNet`, :class:`ChromBPNet` or
+    :class:`FoldAverage` of them (``{"name": "bpnet", ...}``, ``"chrombpnet_pair"``,
+    ``"fold_average"``): what the chrombpnet and bpnet-lite readers record as
+    ``model.architecture``.
+
+    Raises:
+        LiftGenomicsError: for any other module (or a BPNet whose layers were changed).
+    """
+    if isinstance(model, FoldAverage):
+        return {"name": "fold_average", "folds": [describe_architecture(f) for f in model.folds]}
+    if isinstance(model, ChromBPNet):
+        return {
+            "name": "chrombpnet_pair",
+            "bias": describe_architecture(model.bias),
+            "accessibility": describe_architecture(model.accessibility),
+        }
+    if not isinstance(model, BPNet):
+        raise LiftGenomicsError(
+            f"no registry architecture describes a {type(model).__name__} module"
+        )
+    return {
+        "name": "bpnet",
+        "n_filters": model.n_filters,
+        "n_layers": model.n_layers,
+        "n_outputs": model.n_outputs,
+        "n_control_tracks": model.n_control_tracks,
+        "profile_output_bias": model.fconv.bias is not None,
+        "count_output_bias": model.linear.bias is not None,
+        "length": getattr(model, "input_length", None),
+        "trimming": model.trimming,
+        "count_trimming": model.count_trimming,
+        "conv1_width": model.iconv.kernel_size[0],
+        "profile_width": model.fconv.kernel_size[0],
+    }
 
 
 def chrombpnet(

@@ -40,7 +40,12 @@ import torch
 from torch import nn
 
 from liftgenomics.errors import LiftGenomicsError
-from liftgenomics.models.architectures import BPNet, ChromBPNet, FoldAverage
+from liftgenomics.models.architectures import (
+    BPNet,
+    ChromBPNet,
+    FoldAverage,
+    describe_architecture,
+)
 
 #: Layer-name prefix of the accessibility model inside (or saved from) a full ChromBPNet.
 ACCESSIBILITY_PREFIX = "wo_bias_"
@@ -64,7 +69,8 @@ def load_chrombpnet(path: str | os.PathLike) -> nn.Module:
         :class:`FoldAverage` of those over several folds (which exposes ``.accessibility``
         and ``.bias`` fold averages when its folds have them). Each returns ``(profile
         (N, 1, L_out), counts (N, 1))``; ``input_length`` is set when the files record it, and
-        ``metadata = {"source": "chrombpnet:PATH", "files": [...]}``.
+        ``metadata = {"source": "chrombpnet:PATH", "files": [...]}`` and ``architecture``
+        (the registry dict that rebuilds it: ``bpnet``, ``chrombpnet_pair``, ``fold_average``).
 
     Raises:
         LiftGenomicsError: for a missing path, a file that is not HDF5, an ``.h5`` without the
@@ -82,9 +88,11 @@ def load_chrombpnet(path: str | os.PathLike) -> nn.Module:
         with files[path.name]() as h5:
             model = read_keras_model(h5, str(path))
         model.metadata = {"source": f"chrombpnet:{path}", "files": [str(path)]}
+        model.architecture = describe_architecture(model)
         return model.eval()
     model = _load_folds(files, path)
     model.metadata = {"source": f"chrombpnet:{path}", "files": sorted(files)}
+    model.architecture = describe_architecture(model)
     return model.eval()
 
 

@@ -63,10 +63,10 @@ def save_model(
 
     directory = Path(directory)
     architecture = full_architecture(architecture)
-    state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
+    state = {key: value.detach().cpu().contiguous() for key, value in unique_state(model).items()}
     # Built on the meta device: shapes only, no memory and no draw from the global RNG.
     with torch.device("meta"):
-        expected = build_model(architecture).state_dict()
+        expected = unique_state(build_model(architecture))
     check_state(state, expected, f"model for {directory}")
     document = {
         "format": MODEL_FORMAT,
@@ -95,8 +95,8 @@ def load_model_directory(path: str | os.PathLike) -> nn.Module:
         path: The model directory, its ``.safetensors`` file, or its ``.json`` file.
 
     Returns:
-        The model, with ``input_length`` and a ``metadata`` dict (the saved training metadata)
-        as attributes.
+        The model, with ``input_length``, a ``metadata`` dict (the saved training metadata)
+        and ``architecture`` (the saved architecture dict) as attributes.
 
     Raises:
         LiftGenomicsError: naming the path, for a missing file, a JSON file that is not a
@@ -129,10 +129,23 @@ def load_model_directory(path: str | os.PathLike) -> nn.Module:
             model = build_model(document["architecture"])
     except LiftGenomicsError as error:
         raise LiftGenomicsError(f"{config_path}: {error}") from None
-    check_state(state, model.state_dict(), str(weights_path))
-    model.load_state_dict(state)
+    check_state(state, unique_state(model), str(weights_path))
+    # Keys left out are aliases of saved ones (the same tensors), so nothing stays unloaded.
+    model.load_state_dict(state, strict=False)
     model.metadata = document.get("metadata", {})
+    model.architecture = document["architecture"]
     return model.eval()
+
+
+def unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """``model.state_dict()`` without the keys that alias an earlier key's tensor.
+
+    A fold average of ChromBPNets exposes its folds' submodels again as ``.accessibility`` and
+    ``.bias``; safetensors refuses shared tensors, and they need saving once.
+    """
+    names = {name for name, _ in model.named_parameters()}
+    names |= {name for name, _ in model.named_buffers()}
+    return {key: value for key, value in model.state_dict().items() if key in names}
 
 
 def _model_files(path: Path) -> tuple[Path, Path]:
