@@ -41,8 +41,12 @@ def _sequential_model(rng):
     length = 24
     weights = {
         "conv_a": [rng.normal(size=(4, 4, 6)), rng.normal(size=6)],
-        "bn": [rng.uniform(0.5, 2, 6), rng.normal(size=6), rng.normal(size=6),
-               rng.uniform(0.5, 2, 6)],  # fmt: skip
+        "bn": [
+            rng.uniform(0.5, 2, 6),
+            rng.normal(size=6),
+            rng.normal(size=6),
+            rng.uniform(0.5, 2, 6),
+        ],  # fmt: skip
         "conv_b": [rng.normal(size=(3, 6, 5)), rng.normal(size=5)],
         "dense": [rng.normal(size=(4 * 5, 2)) * 0.3, rng.normal(size=2)],
     }
@@ -79,8 +83,12 @@ def _sequential_numpy(x: np.ndarray, w) -> np.ndarray:
 def test_keras2_sequential_full_model_matches_numpy(tmp_path):
     rng = np.random.default_rng(0)
     config, weights, length = _sequential_model(rng)
-    path = write_keras2_model(tmp_path / "m.h5", config, weights,
-                              {"conv_a": CONV, "conv_b": CONV, "dense": CONV, "bn": BN})
+    path = write_keras2_model(
+        tmp_path / "m.h5",
+        config,
+        weights,
+        {"conv_a": CONV, "conv_b": CONV, "dense": CONV, "bn": BN},
+    )
     model = load_keras(path)
     assert model.input_length == length and not model.training
     assert model.default_output == "logits"
@@ -91,6 +99,8 @@ def test_keras2_sequential_full_model_matches_numpy(tmp_path):
     np.testing.assert_allclose(out["logits"].numpy(), expected, atol=1e-5, rtol=1e-5)
     np.testing.assert_allclose(out["activated"].numpy(), sigmoid(expected), atol=1e-6)
     json.dumps(model.architecture)
+    flatten = next(node for node in model.architecture["nodes"] if node["op"] == "flatten")
+    assert flatten["order"] == "channel"  # its transpose is folded into the Dense kernel
 
 
 def test_keras2_json_plus_weights_and_directory_round_trip(tmp_path):
@@ -98,8 +108,12 @@ def test_keras2_json_plus_weights_and_directory_round_trip(tmp_path):
     config, weights, length = _sequential_model(rng)
     arch = tmp_path / "arch.json"
     arch.write_text(json.dumps(config))
-    h5 = write_keras2_weights(tmp_path / "w.h5", config, weights,
-                              {"conv_a": CONV, "conv_b": CONV, "dense": CONV, "bn": BN})
+    h5 = write_keras2_weights(
+        tmp_path / "w.h5",
+        config,
+        weights,
+        {"conv_a": CONV, "conv_b": CONV, "dense": CONV, "bn": BN},
+    )
     model = load_model(f"keras:{arch}", weights=h5)
     x = one_hot_channels_last(3, length, seed=3)
     expected = np.stack([_sequential_numpy(row, weights) for row in x])
@@ -215,9 +229,18 @@ def test_keras3_softmax_head_and_strided_same_conv(tmp_path):
 
 def _keras0_config(length: int) -> dict:
     def conv(rows, cols):
-        return {"name": "Convolution2D", "custom_name": "convolution2d", "nb_filter": 3,
-                "nb_row": rows, "nb_col": cols, "subsample": [1, 1], "border_mode": "valid",
-                "dim_ordering": "th", "activation": "linear", "input_shape": [1, 4, length]}
+        return {
+            "name": "Convolution2D",
+            "custom_name": "convolution2d",
+            "nb_filter": 3,
+            "nb_row": rows,
+            "nb_col": cols,
+            "subsample": [1, 1],
+            "border_mode": "valid",
+            "dim_ordering": "th",
+            "activation": "linear",
+            "input_shape": [1, 4, length],
+        }
 
     return {"name": "Sequential", "class_mode": "binary", "layers": [
         conv(4, 5),
@@ -273,8 +296,9 @@ def test_keras1_convolution1d_with_legacy_names(tmp_path):
                                                          rng.normal(size=2)]}  # fmt: skip
     arch = tmp_path / "a.json"
     arch.write_text(json.dumps(config))
-    h5 = write_keras2_weights(tmp_path / "w.h5", config, weights, {"c1": ["W", "b"],
-                                                                    "d1": ["W", "b"]})
+    h5 = write_keras2_weights(
+        tmp_path / "w.h5", config, weights, {"c1": ["W", "b"], "d1": ["W", "b"]}
+    )
     model = load_keras(arch, weights=h5)
     x = one_hot_channels_last(3, length, seed=11)
     out = _run(model, x)
@@ -291,8 +315,12 @@ def test_registry_rebuilds_the_architecture(tmp_path):
 
     rng = np.random.default_rng(12)
     config, weights, _ = _sequential_model(rng)
-    path = write_keras2_model(tmp_path / "m.h5", config, weights,
-                              {"conv_a": CONV, "conv_b": CONV, "dense": CONV, "bn": BN})
+    path = write_keras2_model(
+        tmp_path / "m.h5",
+        config,
+        weights,
+        {"conv_a": CONV, "conv_b": CONV, "dense": CONV, "bn": BN},
+    )
     model = load_keras(path)
     fresh = build_model(json.loads(json.dumps(model.architecture)))
     assert fresh.state_dict().keys() == model.state_dict().keys()
@@ -359,3 +387,90 @@ def test_files_written_by_real_keras_match_keras_predictions(name):
     out = _run(model, saved["x"])
     np.testing.assert_allclose(out["logits"].numpy(), saved["logits"], atol=1e-5)
     np.testing.assert_allclose(out["activated"].numpy(), saved["y"], atol=1e-6)
+
+
+def _legacy_functional_config(length: int) -> dict:
+    def node(cls, name, inputs, **config):  # Keras 1 inbound nodes: [[name, node, tensor]]
+        return {"class_name": cls, "name": name, "config": {"name": name, **config},
+                "inbound_nodes": [[[n, 0, 0] for n in inputs]] if inputs else []}  # fmt: skip
+
+    def conv(name, size, padding, dilation=1, stride=1):
+        return node(
+            "Conv1D",
+            name,
+            ["seq"],
+            filters=3,
+            kernel_size=[size],
+            padding=padding,
+            dilation_rate=[dilation],
+            strides=[stride],
+            activation="linear",
+        )
+
+    layers = [
+        node("InputLayer", "seq", [], batch_input_shape=[None, length, 4]),
+        conv("a", 4, "same", dilation=2),  # even kernel, dilated: span 7
+        conv("b", 4, "same"),  # even kernel: one more zero on the right
+        conv("s", 4, "same", stride=3),
+        conv("causal", 3, "causal", dilation=2),
+        node("Merge", "sum", ["a", "b"], mode="sum", concat_axis=-1),
+        node("Merge", "cat", ["sum", "causal"], mode="concat", concat_axis=1),  # the length
+        node("BatchNormalization", "bn1", ["cat"], axis=-1, epsilon=0.01, center=False),
+        node("BatchNormalization", "bn2", ["bn1"], axis=2, epsilon=1e-3, scale=False),
+        node("Dense", "per_position", ["bn2"], units=2, activation="tanh"),
+        node("AveragePooling1D", "ap", ["per_position"], pool_size=[3], strides=[1],
+             padding="same"),  # symmetric "same": edge windows average 2 values
+        node("MaxPooling1D", "mp", ["ap"], pool_size=[2], strides=[3], padding="same"),
+        node("Cropping1D", "crop", ["mp"], cropping=[1, 2]),
+        node("Flatten", "flat", ["crop"]),
+        node("Flatten", "flat_s", ["s"]),
+        node("Concatenate", "features", ["flat", "flat_s"], axis=-1),
+        node("Dense", "out", ["features"], units=2, activation="softmax"),
+        node("Dense", "out2", ["flat"], units=1, activation="linear"),
+    ]  # fmt: skip
+    return {"class_name": "Model", "keras_version": "1.2.2",
+            "config": {"name": "f", "layers": layers, "input_layers": [["seq", 0, 0]],
+                       "output_layers": [["out", 0, 0], ["out2", 0, 0]]}}  # fmt: skip
+
+
+def test_padding_merge_batchnorm_and_flatten_edge_cases_match_numpy(tmp_path):
+    """Even/dilated/strided "same" and causal convolutions, Keras 1 Merge (sum, concat on the
+    length axis), BatchNormalization without gamma or beta, Dense on a sequence, "same" pools,
+    Cropping1D then Flatten, and two outputs."""
+    from tests.models.keras_files import np_pool_same
+
+    rng = np.random.default_rng(15)
+    length = 17
+    weights = {
+        **{name: [rng.normal(size=(4, 4, 3)), rng.normal(size=3)] for name in "abs"},
+        "causal": [rng.normal(size=(3, 4, 3)), rng.normal(size=3)],
+        "bn1": [rng.uniform(0.5, 2, 3), rng.normal(size=3), rng.uniform(0.5, 2, 3)],
+        "bn2": [rng.normal(size=3), rng.normal(size=3), rng.uniform(0.5, 2, 3)],
+        "per_position": [rng.normal(size=(3, 2)), rng.normal(size=2)],
+        "out": [rng.normal(size=(9 * 2 + 6 * 3, 2)), rng.normal(size=2)],
+        "out2": [rng.normal(size=(9 * 2, 1)), rng.normal(size=1)],
+    }
+    suffixes = {name: CONV for name in weights}
+    suffixes["bn1"] = ["gamma", "moving_mean", "moving_variance"]
+    suffixes["bn2"] = ["beta", "moving_mean", "moving_variance"]
+    model = load_keras(write_keras2_model(tmp_path / "f.h5", _legacy_functional_config(length),
+                                          weights, suffixes))  # fmt: skip
+    x = one_hot_channels_last(3, length, seed=16)
+    first, second = _run(model, x)
+    w = weights
+    for row, y1, y2 in zip(x, first.numpy(), second.numpy(), strict=True):
+        summed = np_conv1d(row, *w["a"], dilation=2, padding="same") + np_conv1d(
+            row, *w["b"], padding="same"
+        )
+        causal = np_conv1d(np.concatenate([np.zeros((4, 4)), row]), *w["causal"], dilation=2)
+        h = np.concatenate([summed, causal])  # (34, 3)
+        gamma, mean, var = w["bn1"]
+        h = gamma * (h - mean) / np.sqrt(var + 0.01)
+        beta, mean, var = w["bn2"]
+        h = (h - mean) / np.sqrt(var + 1e-3) + beta
+        h = np.tanh(h @ w["per_position"][0] + w["per_position"][1])
+        h = np_pool_same(np_pool_same(h, 3, 1, "mean"), 2, 3, "max")[1:-2]  # (9, 2)
+        strided = np_conv1d(row, *w["s"], stride=3, padding="same")  # (6, 3)
+        features = np.concatenate([h.reshape(-1), strided.reshape(-1)])
+        np.testing.assert_allclose(y1, softmax(features @ w["out"][0] + w["out"][1]), atol=1e-5)
+        np.testing.assert_allclose(y2, h.reshape(-1) @ w["out2"][0] + w["out2"][1], atol=1e-5)

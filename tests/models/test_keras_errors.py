@@ -25,8 +25,11 @@ def _config(*middle: dict) -> dict:
         layer("Flatten", name="flat"),
         layer("Dense", name="dense", units=1, activation="linear", use_bias=True),
     ]  # fmt: skip
-    return {"class_name": "Sequential", "keras_version": "2.2.4",
-            "config": {"name": "s", "layers": layers}}
+    return {
+        "class_name": "Sequential",
+        "keras_version": "2.2.4",
+        "config": {"name": "s", "layers": layers},
+    }
 
 
 def _weights(rng=None) -> dict:
@@ -163,3 +166,98 @@ def test_cli_refuses_bad_keras_files(tmp_path, capsys, case, command):
     error = capsys.readouterr().err.strip()
     assert "\n" not in error and str(path) in error
     assert not out.exists()
+
+
+def _set(path: list, value):
+    """A JSON mutation: set config[path...] = value."""
+
+    def mutate(config: dict) -> None:
+        target = config
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return mutate
+
+
+_FIRST = ["config", "layers", 0, "config"]
+JSON_MUTATIONS = [
+    _set([*_FIRST, "filters"], "abc"),
+    _set([*_FIRST, "kernel_size"], [-3]),
+    _set([*_FIRST, "strides"], [0]),
+    _set([*_FIRST, "dilation_rate"], [-2]),
+    _set([*_FIRST, "batch_input_shape"], 5),
+    _set([*_FIRST, "batch_input_shape"], [None, "a", "b", "c"]),
+    _set([*_FIRST, "batch_input_shape"], [None, 10.0, 4.0]),
+    _set([*_FIRST, "activation"], {"config": "relu"}),
+    _set(["config", "layers", 2, "config", "units"], 1.5),
+    _set(["config", "layers", 0, "config"], "abc"),
+    _set(["config"], 3),
+    _set(["config", "layers"], [1, 2]),
+    _set(["class_name"], "Model"),
+]
+
+
+def _h5_mutations():
+    kernel = "model_weights/conv/conv/kernel:0"
+
+    def replace(h5, **dataset):
+        del h5[kernel]
+        h5.create_dataset(kernel, **dataset)
+
+    return [
+        lambda h5: replace(h5, data=np.array([b"abc"] * 24).reshape(3, 4, 2)),
+        lambda h5: replace(h5, data=np.ones((3, 4, 2), dtype=complex)),
+        lambda h5: replace(h5, shape=(100000, 100000, 100), dtype="f4", chunks=(10, 10, 10)),
+        lambda h5: h5["model_weights"].attrs.__setitem__("layer_names", np.array([b"\xff"])),
+        lambda h5: h5.attrs.__setitem__("model_config", np.array([b"a", b"b"])),
+        lambda h5: h5.attrs.__setitem__("model_config", b"\xff\xfe{}"),
+    ]
+
+
+def test_mutated_files_load_or_raise_one_line(tmp_path):
+    """Truncated, byte-flipped, mistyped and oversized files: each loads or raises one line."""
+    import random
+
+    import h5py
+
+    rng = random.Random(0)
+    good = _good(tmp_path)
+    data = good.read_bytes()
+    cases: list[tuple[object, object]] = []
+    for index, offset in enumerate([0, 8, 100, 800, 2000, len(data) // 2, len(data) - 1]):
+        path = tmp_path / f"truncated{index}.h5"
+        path.write_bytes(data[:offset])
+        cases.append((path, None))
+    for index in range(24):
+        flipped = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            flipped[rng.randrange(len(flipped))] = rng.randrange(256)
+        path = tmp_path / f"flipped{index}.h5"
+        path.write_bytes(bytes(flipped))
+        cases.append((path, None))
+    for index, mutate in enumerate(JSON_MUTATIONS):
+        config = _config()
+        mutate(config)
+        path = tmp_path / f"arch{index}.json"
+        path.write_text(json.dumps(config))
+        cases.append((path, good))
+    for name, text in [("empty", b""), ("binary", b"\xff\xfe{\x80}"),
+                       ("deep", b"[" * 100000 + b"]" * 100000)]:  # fmt: skip
+        path = tmp_path / f"{name}.json"
+        path.write_bytes(text)
+        cases.append((path, good))
+    for index, mutate in enumerate(_h5_mutations()):
+        path = write_keras2_model(tmp_path / f"mutated{index}.h5", _config(), _weights(),
+                                  {"conv": CONV, "dense": CONV})  # fmt: skip
+        with h5py.File(path, "a") as h5:
+            mutate(h5)
+        cases.append((path, None))
+    refused = 0
+    for path, weights in cases:
+        try:
+            load_keras(path, weights)
+        except LiftGenomicsError as error:
+            refused += 1
+            assert "\n" not in str(error) and str(path) in str(error), (path, str(error))
+    assert refused >= len(cases) - 24  # only some byte flips (in unused bytes) may load

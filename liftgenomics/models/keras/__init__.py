@@ -76,7 +76,7 @@ def load_keras(path: str | os.PathLike, weights: str | os.PathLike | None = None
         file_weights = None
     else:
         with open_h5(path) as h5:
-            text = model_config(h5)
+            text = model_config(h5, str(path))
             if text is None:
                 raise LiftGenomicsError(
                     f"{path}: a weights-only Keras file (no model_config): pass the "

@@ -68,9 +68,14 @@ class Lowered:
 def input_shape(model: KerasModel, layer: KerasLayer, where: str) -> Shape:
     """The :class:`Shape` of the model's input, checked to take (N, 4, L) one-hot sequences."""
     shape = layer.config.get("batch_input_shape")
-    dims = list(shape)[1:] if shape is not None else None
-    if dims is None:
+    if not isinstance(shape, list | tuple) or len(shape) < 2:
         raise LiftGenomicsError(f"{where}: {layer.label}: the input shape is not given")
+    dims = list(shape)[1:]
+    if any(d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 1)
+           for d in dims):  # fmt: skip
+        raise LiftGenomicsError(
+            f"{where}: {layer.label}: input shape {tuple(dims)} is not a list of positive integers"
+        )
     formats = [item.config.get("data_format") for item in model.layers
                if item.config.get("data_format")]  # fmt: skip
     first = formats[0] if formats else ("channels_first" if model.major <= 1 else "channels_last")
@@ -139,13 +144,14 @@ def lower(model: KerasModel, weights: dict[str, list[np.ndarray]], where: str, f
             raise state.fail(layer, "the weights file has weights for a layer that has none")
         try:
             rule(state, layer, inputs)
-        except (ValueError, TypeError, IndexError, KeyError) as error:
+        except (ValueError, TypeError, IndexError, KeyError, ArithmeticError) as error:
             raise state.fail(layer, f"unsupported configuration ({error})") from None
     outputs = [state.source(name) for name in model.outputs]
     split = _split(state, outputs)
     if split is not None:
         outputs = split[1]
     nodes = _prune(state.nodes, outputs)
+    _fold_flatten_order(state, nodes, outputs)
     if not nodes:
         raise LiftGenomicsError(f"{where}: the model computes nothing")
     input_shape_ = state.shapes[input_name]
@@ -171,6 +177,29 @@ def _split(state: Lowering, outputs: list[str]) -> tuple[str, list[str]] | None:
     return None
 
 
+def _fold_flatten_order(state: Lowering, nodes: list[dict[str, Any]], outputs: list[str]
+                        ) -> None:  # fmt: skip
+    """Fold a length-major Flatten's transpose into the one Dense that reads it.
+
+    Keras flattens (L, C) as ``l * C + c``; a channel-major flatten of (N, C, L) gives
+    ``c * L + l``. Permuting the Dense kernel's columns once here spares a transpose and copy
+    on every forward call.
+    """
+    for flat in nodes:
+        if flat["op"] != "flatten" or flat["order"] != "length" or flat["name"] in outputs:
+            continue
+        users = [node for node in nodes if flat["name"] in node["inputs"]]
+        if len(users) != 1 or users[0]["op"] != "dense":
+            continue
+        shape = state.shapes[flat["inputs"][0]]
+        length, channels = shape.length, shape.channels * shape.other
+        weight = state.state[users[0]["name"]]["linear.weight"]
+        state.state[users[0]["name"]]["linear.weight"] = np.ascontiguousarray(
+            weight.reshape(-1, length, channels).transpose(0, 2, 1).reshape(weight.shape[0], -1)
+        )
+        flat["order"] = "channel"
+
+
 def _prune(nodes: list[dict[str, Any]], outputs: list[str]) -> list[dict[str, Any]]:
     """The nodes that the outputs need, in order."""
     needed = set(outputs)
@@ -178,5 +207,3 @@ def _prune(nodes: list[dict[str, Any]], outputs: list[str]) -> list[dict[str, An
         if node["name"] in needed:
             needed.update(node["inputs"])
     return [node for node in nodes if node["name"] in needed]
-
-

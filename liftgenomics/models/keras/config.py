@@ -109,8 +109,10 @@ def parse_json(text: str | bytes, where: str) -> dict[str, Any]:
     """A model description from JSON text, refusing anything that is not a JSON object."""
     try:
         document = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise LiftGenomicsError(f"{where}: not a Keras model description ({error})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise LiftGenomicsError(
+            f"{where}: not a Keras model description ({first_line(error)})"
+        ) from None
     if not isinstance(document, dict):
         raise LiftGenomicsError(f"{where}: not a Keras model description (not a JSON object)")
     return document
@@ -127,8 +129,25 @@ def parse_config(document: dict[str, Any], where: str, keras_version: str | None
 
     Raises:
         LiftGenomicsError: for a description that is neither a Sequential nor a functional
-            model, or a layer with several inbound nodes (a shared layer).
+            model, a layer with several inbound nodes (a shared layer), or entries of the
+            wrong type (a malformed description).
     """
+    try:
+        return _parse(document, where, keras_version)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as error:
+        raise LiftGenomicsError(
+            f"{where}: malformed Keras model description ({type(error).__name__}: "
+            f"{first_line(error)})"
+        ) from None
+
+
+def first_line(error: BaseException) -> str:
+    """An exception's message cut to its first line, for one-line errors."""
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def _parse(document: dict[str, Any], where: str, keras_version: str | None) -> KerasModel:
     version = str(document.get("keras_version") or keras_version or "")
     if "class_name" not in document and "layers" in document:  # Keras 0.x
         if document.get("name") != "Sequential":
@@ -150,9 +169,7 @@ def parse_config(document: dict[str, Any], where: str, keras_version: str | None
         return _sequential(layers, where, version or "2", build)
     if cls in ("Model", "Functional"):
         return _functional(config or {}, where, version or "2")
-    raise LiftGenomicsError(
-        f"{where}: not a Keras Sequential or functional model (class {cls!r})"
-    )
+    raise LiftGenomicsError(f"{where}: not a Keras Sequential or functional model (class {cls!r})")
 
 
 def _keras0_layers(items: list[Any]) -> list[KerasLayer]:
@@ -194,9 +211,7 @@ def canonical_config(config: dict[str, Any]) -> dict[str, Any]:
         out.setdefault("kernel_size", [out.pop("nb_row", 1), out.pop("nb_col", 1)])
     ordering = out.pop("dim_ordering", None)
     if ordering is not None and "data_format" not in out:
-        out["data_format"] = {"th": "channels_first", "tf": "channels_last"}.get(
-            ordering, ordering
-        )
+        out["data_format"] = {"th": "channels_first", "tf": "channels_last"}.get(ordering, ordering)
     if "batch_shape" in out and "batch_input_shape" not in out:  # Keras 3 InputLayer
         out["batch_input_shape"] = out.pop("batch_shape")
     activation = out.get("activation")

@@ -18,11 +18,20 @@ from liftgenomics.models.keras.layout import (
     Shape,
     as_int,
     as_pair,
+    as_positive,
     out_length,
     with_length,
 )
 
 Rule = Callable[[Lowering, KerasLayer, list[Shape]], None]
+
+
+def _positive_pair(value: object) -> tuple[int, int]:
+    """Two ints of at least 1 (a 2-D kernel size, stride or dilation)."""
+    first, second = as_pair(value)
+    if first < 1 or second < 1:
+        raise ValueError(f"{value!r} is not a pair of positive integers")
+    return first, second
 
 
 def _padding(state: Lowering, layer: KerasLayer, allowed: tuple[str, ...]) -> str:
@@ -77,8 +86,8 @@ def conv1d(state: Lowering, layer: KerasLayer, inputs: list[Shape]) -> None:
         raise state.fail(layer, f"data_format {config['data_format']!r} is not supported")
     if as_int(config.get("groups", 1)) != 1:
         raise state.fail(layer, "grouped convolutions are not supported")
-    size = as_int(config["kernel_size"])
-    filters = as_int(config["filters"])
+    size = as_positive(config["kernel_size"])
+    filters = as_positive(config["filters"])
     kernel, bias = _conv_arrays(state, layer)
     if kernel.shape == (size, shape.channels, filters):  # Keras 2: (k, in, out)
         weight = kernel.transpose(2, 1, 0)
@@ -94,8 +103,8 @@ def conv1d(state: Lowering, layer: KerasLayer, inputs: list[Shape]) -> None:
     if state.flip:
         weight = weight[:, :, ::-1]
     padding = _padding(state, layer, ("valid", "same", "causal"))
-    _conv_node(state, layer, shape, weight, bias, as_int(config.get("strides", 1)),
-               as_int(config.get("dilation_rate", 1)), padding)  # fmt: skip
+    _conv_node(state, layer, shape, weight, bias, as_positive(config.get("strides", 1)),
+               as_positive(config.get("dilation_rate", 1)), padding)  # fmt: skip
 
 
 def conv2d(state: Lowering, layer: KerasLayer, inputs: list[Shape]) -> None:
@@ -107,10 +116,10 @@ def conv2d(state: Lowering, layer: KerasLayer, inputs: list[Shape]) -> None:
     data_format = config.get("data_format", "channels_first" if shape.theano else "channels_last")
     if (data_format == "channels_first") != shape.theano:
         raise state.fail(layer, f"data_format {data_format!r} differs from the input's layout")
-    filters = as_int(config["filters"])
-    kh, kw = as_pair(config["kernel_size"])
-    sh, sw = as_pair(config.get("strides", 1))
-    dh, dw = as_pair(config.get("dilation_rate", 1))
+    filters = as_positive(config["filters"])
+    kh, kw = _positive_pair(config["kernel_size"])
+    sh, sw = _positive_pair(config.get("strides", 1))
+    dh, dw = _positive_pair(config.get("dilation_rate", 1))
     padding = _padding(state, layer, ("valid", "same"))
     kernel, bias = _conv_arrays(state, layer)
     channels = shape.channels
@@ -146,7 +155,7 @@ def dense(state: Lowering, layer: KerasLayer, inputs: list[Shape]) -> None:
     (shape,) = inputs
     if shape.kind not in ("flat", "1d"):
         raise state.fail(layer, "Dense on a 2-D tensor is not supported (Flatten it first)")
-    units = as_int(layer.config["units"])
+    units = as_positive(layer.config["units"])
     use_bias = bool(layer.config.get("use_bias", True))
     arrays = state.arrays(layer, 2 if use_bias else 1)
     kernel = arrays[0]
@@ -203,19 +212,22 @@ def pooling(state: Lowering, layer: KerasLayer, inputs: list[Shape]) -> None:
     if layer.cls.endswith("1D"):
         if shape.kind != "1d" or config.get("data_format", "channels_last") != "channels_last":
             raise state.fail(layer, "1-D pooling needs a channels-last (length, channels) input")
-        size = as_int(config["pool_size"])
-        stride = as_int(config.get("strides") or size)
+        size = as_positive(config["pool_size"])
+        stride = as_positive(config.get("strides") or size)
     else:
         if not shape.two_d or shape.other != 1:
             raise state.fail(layer, "2-D pooling needs a 2-D input with a 1-wide axis")
-        ph, pw = as_pair(config.get("pool_size", 2))
-        sh, sw = as_pair(config.get("strides") or (ph, pw))
+        ph, pw = _positive_pair(config.get("pool_size", 2))
+        sh, sw = _positive_pair(config.get("strides") or (ph, pw))
         p_other, size, stride = (pw, ph, sh) if shape.length_first else (ph, pw, sw)
         if p_other != 1:
             raise state.fail(layer, f"pooling {p_other} wide across a 1-wide axis")
     padding = _padding(state, layer, ("valid", "same"))
+    length = out_length(shape.length, size, stride, padding)
+    if length is not None and length < 1:
+        raise state.fail(layer, f"the input of length {shape.length} is shorter than the pool")
     state.add(layer, {"op": op, "size": size, "stride": stride, "padding": padding},
-              with_length(shape, out_length(shape.length, size, stride, padding)))  # fmt: skip
+              with_length(shape, length))  # fmt: skip
 
 
 def global_pooling(state: Lowering, layer: KerasLayer, inputs: list[Shape]) -> None:
@@ -350,6 +362,8 @@ def crop_or_pad(state: Lowering, layer: KerasLayer, inputs: list[Shape]) -> None
         raise state.fail(layer, "needs a (length, channels) input")
     crop = layer.cls == "Cropping1D"
     left, right = as_pair(layer.config.get("cropping" if crop else "padding", 1))
+    if left < 0 or right < 0:
+        raise state.fail(layer, f"negative {'cropping' if crop else 'padding'} {(left, right)}")
     length = shape.length
     if length is not None:
         length = length - left - right if crop else length + left + right

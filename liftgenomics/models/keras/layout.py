@@ -59,24 +59,45 @@ class Shape:
         return self.kind in ("thh", "tfh")
 
 
-def as_int(value: Any, index: int = 0) -> int:
-    """An int from a Keras int-or-list parameter."""
-    if isinstance(value, list | tuple):
-        return int(value[index])
+def integer(value: Any) -> int:
+    """A JSON number that is a whole number (``3`` or ``3.0``), else ValueError."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not value.is_integer())
+    ):
+        raise ValueError(f"{value!r} is not an integer")
     return int(value)
 
 
+def as_int(value: Any, index: int = 0) -> int:
+    """An int from a Keras int-or-list parameter."""
+    if isinstance(value, list | tuple):
+        return integer(value[index])
+    return integer(value)
+
+
+def as_positive(value: Any) -> int:
+    """A kernel size, stride, dilation or unit count: an int of at least 1."""
+    number = as_int(value)
+    if number < 1:
+        raise ValueError(f"{value!r} is not a positive integer")
+    return number
+
+
 def as_pair(value: Any) -> tuple[int, int]:
+    """Two ints from a Keras int, ``[n]`` or ``[a, b]`` parameter."""
     if isinstance(value, list | tuple):
         if len(value) == 1:
-            return int(value[0]), int(value[0])
+            return integer(value[0]), integer(value[0])
         if len(value) == 2 and isinstance(value[0], list | tuple):
             raise ValueError("nested pair")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
+        return integer(value[0]), integer(value[1])
+    return integer(value), integer(value)
 
 
 def out_length(length: int | None, span: int, stride: int, padding: str) -> int | None:
+    """The output length of a convolution or pooling window (None for any input length)."""
     if length is None:
         return None
     if padding == "same":

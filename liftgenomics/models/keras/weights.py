@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.models.keras.config import first_line
 
 
 @dataclass
@@ -41,6 +42,12 @@ class KerasWeights:
     order: list[str] = field(default_factory=list)
     keras_version: str = ""
     backend: str = ""
+
+
+#: What h5py raises for a damaged file (a corrupt heap, a bad string encoding, a missing object).
+H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, UnicodeDecodeError)
+#: How much larger than its stored bytes a compressed dataset may claim to be.
+MAX_COMPRESSION = 1000
 
 
 def _text(value: Any) -> str:
@@ -77,17 +84,47 @@ def open_h5(path: str | os.PathLike) -> Any:
     try:
         return h5py.File(path, "r")
     except (OSError, ValueError) as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise LiftGenomicsError(
-            f"{path}: not a readable HDF5 file (truncated or not HDF5: {message})"
+            f"{path}: not a readable HDF5 file (truncated or not HDF5: {first_line(error)})"
         ) from None
 
 
-def model_config(h5: Any) -> str | None:
-    """The ``model_config`` attribute of a full model file (JSON text), or None."""
-    if "model_config" not in h5.attrs:
-        return None
-    return _text(h5.attrs["model_config"])
+def model_config(h5: Any, where: str) -> str | bytes | None:
+    """The ``model_config`` attribute of a full model file (JSON text), or None.
+
+    Raises:
+        LiftGenomicsError: naming the file, for an attribute that cannot be read.
+    """
+    try:
+        if "model_config" not in h5.attrs:
+            return None
+        value = h5.attrs["model_config"]
+    except H5_ERRORS as error:
+        raise LiftGenomicsError(
+            f"{where}: cannot read the model_config attribute (damaged file: {first_line(error)})"
+        ) from None
+    if isinstance(value, bytes | str):
+        return value
+    raise LiftGenomicsError(f"{where}: the model_config attribute is not text")
+
+
+def _array(group: Any, name: str, where: str, file_size: int) -> np.ndarray:
+    """One weight dataset as an array, refused before reading when it cannot be weights."""
+    import h5py
+
+    dataset = group[name]
+    label = f"{where}: weights {group.name}/{name}"
+    if not isinstance(dataset, h5py.Dataset):
+        raise LiftGenomicsError(f"{label}: not a dataset")
+    if dataset.dtype.kind not in "fiu":
+        raise LiftGenomicsError(f"{label}: not numbers (dtype {dataset.dtype})")
+    compressed = dataset.id.get_create_plist().get_nfilters() > 0  # gzip, lzf, plugins
+    limit = file_size * (MAX_COMPRESSION if compressed else 1) + 4096
+    if dataset.size * dataset.dtype.itemsize > limit:
+        raise LiftGenomicsError(
+            f"{label}: shape {dataset.shape} is larger than the file holds (damaged file)"
+        )
+    return np.asarray(dataset)
 
 
 def read_weights(h5: Any, where: str) -> KerasWeights:
@@ -97,34 +134,38 @@ def read_weights(h5: Any, where: str) -> KerasWeights:
         LiftGenomicsError: naming the file (and the layer), for a file with neither layout or
             a dataset that cannot be read (a truncated file).
     """
-    root = h5["model_weights"] if "model_weights" in h5 else h5
-    result = KerasWeights(
-        keras_version=_text(root.attrs.get("keras_version", h5.attrs.get("keras_version", ""))),
-        backend=_text(root.attrs.get("backend", h5.attrs.get("backend", ""))),
-    )
+    file_size = Path(h5.filename).stat().st_size
     try:
+        root = h5["model_weights"] if "model_weights" in h5 else h5
+        result = KerasWeights(
+            keras_version=_text(root.attrs.get("keras_version",
+                                               h5.attrs.get("keras_version", ""))),
+            backend=_text(root.attrs.get("backend", h5.attrs.get("backend", ""))),
+        )  # fmt: skip
         names = _attribute(root, "layer_names")
         if names is not None:
             for name in names:
                 group = root[name]
                 weight_names = _attribute(group, "weight_names") or []
-                result.layers[name] = [np.asarray(group[item]) for item in weight_names]
+                result.layers[name] = [_array(group, item, where, file_size)
+                                       for item in weight_names]  # fmt: skip
                 result.order.append(name)
         elif "nb_layers" in root.attrs:
             for index in range(int(root.attrs["nb_layers"])):
                 group = root[f"layer_{index}"]
                 count = int(group.attrs.get("nb_params", 0))
                 name = f"layer_{index}"
-                result.layers[name] = [np.asarray(group[f"param_{j}"]) for j in range(count)]
+                result.layers[name] = [_array(group, f"param_{j}", where, file_size)
+                                       for j in range(count)]  # fmt: skip
                 result.order.append(name)
         else:
             raise LiftGenomicsError(
                 f"{where}: no Keras weights in this HDF5 file (no layer_names or nb_layers "
                 "attribute)"
             )
-    except (KeyError, OSError, ValueError, RuntimeError, TypeError) as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    except H5_ERRORS as error:
         raise LiftGenomicsError(
-            f"{where}: cannot read the Keras weights (truncated or damaged file: {message})"
+            f"{where}: cannot read the Keras weights (truncated or damaged file: "
+            f"{first_line(error)})"
         ) from None
     return result
