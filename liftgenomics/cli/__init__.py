@@ -5,10 +5,10 @@ line, ``liftgenomics: error: ...``, and exits with status 2; nothing half-writte
 
 This module owns what is generic: :func:`main` (the entry point), :func:`build_parser`, the
 one-line usage errors, SIGTERM handling and the one-line warnings. The subcommands live in
-:mod:`~liftgenomics.cli.scoring`, :mod:`~liftgenomics.cli.paper` and
-:mod:`~liftgenomics.cli.motifs`; the options several of them share in
-:mod:`~liftgenomics.cli.options`. Building the parser imports no torch: the runners import
-what they need.
+:mod:`~liftgenomics.cli.scoring`, :mod:`~liftgenomics.cli.paper`,
+:mod:`~liftgenomics.cli.motifs` and :mod:`~liftgenomics.cli.models`; the options several of
+them share in :mod:`~liftgenomics.cli.options`. Building the parser imports no torch: the
+runners import what they need.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from types import FrameType
 from typing import NoReturn, TextIO
 
 from liftgenomics import __version__
-from liftgenomics.cli import motifs, paper, scoring
+from liftgenomics.cli import models, motifs, paper, scoring
 from liftgenomics.errors import LiftGenomicsError
 
 
@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     paper.add_simulate(subparsers)
     paper.add_train(subparsers)
+    paper.add_fetch_paper_data(subparsers)
+    paper.add_import_paper_data(subparsers)
+    paper.add_model_metrics(subparsers)
     scoring.add_attribute(subparsers)
     scoring.add_gather(subparsers)
     scoring.add_score(subparsers)
@@ -60,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     paper.add_report(subparsers)
     motifs.add_motifs(subparsers)
     motifs.add_grade_motifs(subparsers)
+    models.add_convert(subparsers)
     return parser
 
 

@@ -1,7 +1,9 @@
 """Subcommands of the paper's workflow: from simulated data to the HTML report.
 
-Owns ``simulate``, ``train``, ``evaluate``, ``figures``, ``replicates`` and ``report``. Only
-``train`` needs torch, imported inside the library it calls; the others start without it.
+Owns ``simulate``, ``train``, ``evaluate``, ``figures``, ``replicates`` and ``report``, and for
+the paper's own model and data ``fetch-paper-data``, ``import-paper-data`` and
+``model-metrics``. Only ``train`` and ``model-metrics`` need torch, imported inside the library
+they call; the others start without it.
 """
 
 from __future__ import annotations
@@ -286,3 +288,84 @@ def _replicate_results(args: argparse.Namespace) -> ReplicateResults | None:
     from liftgenomics.report.replicate_section import ReplicateResults
 
     return ReplicateResults.read(args.replicates, args.comparisons, args.replicates_figure)
+
+
+def add_fetch_paper_data(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "fetch-paper-data",
+        help="download the DeepLIFT paper's own DNA model and data",
+        description="Download the four files the authors released (AvantiShri/model_storage, "
+        "deeplift/genomics/: the Keras model JSON and weights, sequences.simdata.gz, "
+        "test.txt.gz) into DIR, each atomically and checked against its SHA-256. Files "
+        "already there with the right checksum are kept.",
+    )
+    parser.add_argument("directory", metavar="DIR", help="where to put the files")
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds per request (default 60)"
+    )
+    parser.set_defaults(run=_run_fetch_paper_data)
+
+
+def _run_fetch_paper_data(args: argparse.Namespace) -> None:
+    from liftgenomics.paper.authors import fetch_paper_data
+
+    fetch_paper_data(args.directory, timeout=args.timeout)
+
+
+def add_import_paper_data(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "import-paper-data",
+        help="turn the paper's released data into a 'simulate' output directory",
+        description="Read the authors' sequences.simdata.gz and test.txt.gz (from "
+        "'fetch-paper-data') and write the files 'simulate' writes: per split FASTA, labels, "
+        "classes and the embedded motif instances (ground truth, with their log-odds), "
+        "test.ohe.npz and simulation.yaml, so evaluate, figures and grade-motifs run on them.",
+    )
+    parser.add_argument(
+        "--data", required=True, help="directory with sequences.simdata.gz and test.txt.gz"
+    )
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument(
+        "--test-sequences",
+        type=int,
+        help="keep only the first N test ids (a quick run); default all 800",
+    )
+    parser.set_defaults(run=_run_import_paper_data)
+
+
+def _run_import_paper_data(args: argparse.Namespace) -> None:
+    from liftgenomics.paper.authors import import_paper_data
+
+    sizes = import_paper_data(args.data, args.out, args.test_sequences)
+    print(" ".join(f"{split} {count}" for split, count in sizes.items()))
+
+
+def add_model_metrics(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "model-metrics",
+        help="a model's test auROC, auPRC and accuracy per task, as metrics.json",
+        description="Score any --model on the test split of a 'simulate' (or "
+        "'import-paper-data') directory and write metrics.json in the format 'train' writes "
+        "and 'report' reads, with the accuracy (logit > 0) added.",
+    )
+    parser.add_argument("--model", required=True, help="a --model spec (e.g. a model directory)")
+    parser.add_argument("--weights", help="weights of a keras:ARCH.json or factory model")
+    parser.add_argument("--data", required=True, help="directory with test.fa, test.labels.tsv")
+    parser.add_argument("--source", help="a line saying where the model came from")
+    parser.add_argument("--out", required=True, help="metrics.json to write")
+    add_threads_option(parser)
+    parser.set_defaults(run=_run_model_metrics)
+
+
+def _run_model_metrics(args: argparse.Namespace) -> None:
+    from liftgenomics.paper.authors import write_model_metrics
+
+    set_threads(args.threads)
+    metrics = write_model_metrics(
+        args.model, args.data, args.out, weights=args.weights, source=args.source
+    )
+    for key in ("auroc", "auprc", "accuracy"):
+        values = " ".join(
+            f"{task}={'n/a' if v is None else f'{v:.4f}'}" for task, v in metrics[key].items()
+        )
+        print(f"{key} {values}")

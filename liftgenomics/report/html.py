@@ -24,6 +24,13 @@ import pandas as pd
 
 from liftgenomics.errors import LiftGenomicsError
 from liftgenomics.io import atomic_path
+from liftgenomics.paper.published import (
+    FIGURE_5B_FALSE_NEGATIVES,
+    FIGURE_5B_MOTIFS,
+    FIGURE_5B_REFERENCE,
+    FIGURE_5B_SOURCE,
+    FIGURE_5B_TASK,
+)
 from liftgenomics.paper.recovery import STRONG_LOG_ODDS
 from liftgenomics.report.replicate_section import ReplicateResults, replicate_section
 from liftgenomics.report.tables import MISSING, STYLE, embedded_image, html_table, image_block
@@ -74,6 +81,49 @@ def _false_negative_section(summary: pd.DataFrame) -> str:
     return "".join(parts) or "<p>No false-negative rates were computed.</p>"
 
 
+def published_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The paper's figure-5b false-negative rates (%) beside this run's, per method.
+
+    Ours: the summary's task-0 false-negative rate against the flat reference, in percent
+    (missing where the run has no such row). Rows: the run's methods in its order, then the
+    paper's methods the run did not score; the paper's columns are missing for ISM.
+    """
+    chosen = summary[
+        (summary["task"] == FIGURE_5B_TASK) & (summary["reference"] == FIGURE_5B_REFERENCE)
+    ]
+    ours = {}
+    if "false_negative_rate" in chosen:
+        ours = {
+            (row.method, row.motif): 100.0 * float(row.false_negative_rate)
+            for row in chosen.itertuples(index=False)
+        }
+    methods = list(dict.fromkeys([*summary["method"], *FIGURE_5B_FALSE_NEGATIVES]))
+    rows = []
+    for method in methods:
+        published = FIGURE_5B_FALSE_NEGATIVES.get(method)
+        row: dict[str, object] = {"method": method}
+        for key, label in (("tal1", "TAL1"), ("gata", "GATA")):
+            row[f"{label} ours (%)"] = ours.get((method, FIGURE_5B_MOTIFS[key]), math.nan)
+            row[f"{label} paper (%)"] = getattr(published, key) if published else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _published_section(summary: pd.DataFrame) -> str:
+    """The paper's figure-5b table beside ours."""
+    note = (
+        f"<p class='note'>False-negative rate (%) of strong TAL1_known1 and GATA_disc1 hits in "
+        f"both-motif sequences on task {FIGURE_5B_TASK}, reference "
+        f"{FIGURE_5B_REFERENCE}. Paper: {html.escape(FIGURE_5B_SOURCE)}; {MISSING} where the "
+        "paper did not score the method (ISM) or this run has no such score.</p>"
+    )
+    return (
+        "<h2>The paper's figure 5b beside this run</h2>"
+        + html_table(published_table(summary))
+        + note
+    )
+
+
 def _summary_section(summary: pd.DataFrame) -> str:
     """The whole summary, one table per reference, rows grouped by task and motif."""
     parts = []
@@ -95,16 +145,20 @@ def _model_section(model_metrics: dict) -> str:
             "model metrics: 'auroc' and 'auprc' must map each task to a value (metrics.json)"
         )
     tasks = list(model_metrics.get("tasks") or dict.fromkeys([*aurocs, *auprcs]))
-    table = pd.DataFrame(
-        {
-            "task": [str(t) for t in tasks],
-            "auROC": [aurocs.get(t) for t in tasks],
-            "auPRC": [auprcs.get(t) for t in tasks],
-        }
-    )
+    columns = {
+        "task": [str(t) for t in tasks],
+        "auROC": [aurocs.get(t) for t in tasks],
+        "auPRC": [auprcs.get(t) for t in tasks],
+    }
+    accuracy = model_metrics.get("accuracy")
+    if isinstance(accuracy, dict):
+        columns["accuracy"] = [accuracy.get(t) for t in tasks]
+    table = pd.DataFrame(columns)
     note = ""
+    if model_metrics.get("source"):
+        note += f"<p class='note'>Model: {html.escape(str(model_metrics['source']))}.</p>"
     if "n_sequences" in model_metrics:
-        note = (
+        note += (
             f"<p class='note'>{html.escape(str(model_metrics['n_sequences']))} test sequences; "
             f"{MISSING} where a task's test labels are all one class.</p>"
         )
@@ -229,6 +283,7 @@ def write_report(
         "found the RevealCancel-based DeepLIFT variants to have the lowest false-negative "
         "rates.</p>",
         _false_negative_section(summary),
+        _published_section(summary),
         "<h2>Summary per reference, task, motif and method</h2>",
         "<p class='note'>Highlighted: the best method within each task and motif (lowest "
         "false-negative rate, false-positive ratio closest to 0, highest auROC/auPRC). "

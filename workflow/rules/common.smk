@@ -62,6 +62,22 @@ RUNS = [f"replicates/seed{seed}/" for seed in SEEDS] if REPLICATED else [""]
 # The run whose figures and per-run tables the report shows.
 MAIN_RUN = RUNS[0]
 
+# With a `paper_model:` section, the authors' data and model replace simulate and train
+# (rules/paper_model.smk); paths are relative to the working directory.
+PAPER_MODEL = config.get("paper_model")
+if PAPER_MODEL and REPLICATED:
+    raise ValueError(
+        "config paper_model: the authors' model is one fixed model; use one replicate seed"
+    )
+PAPER_DATA = PAPER_MODEL["directory"].rstrip("/") if PAPER_MODEL else None
+PAPER_MODEL_JSON = "keras2_conv1d_record_5_model_PQzyq_modelJson.json"
+PAPER_MODEL_WEIGHTS = "keras2_conv1d_record_5_model_PQzyq_modelWeights.h5"
+PAPER_TEST_SUBSET = (
+    f"--test-sequences {PAPER_MODEL['test_sequences']}"
+    if PAPER_MODEL and PAPER_MODEL.get("test_sequences")
+    else ""
+)
+
 
 def gpus_present():
     """1 when an NVIDIA GPU is visible, so GPU rules ask for one only where it exists.
