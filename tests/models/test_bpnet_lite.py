@@ -327,6 +327,22 @@ def test_hostile_globals_are_refused_unrun(tmp_path, payload, named):
     assert not marker.exists()
 
 
+def test_score_refuses_a_hostile_pickle_in_one_line_and_writes_nothing(tmp_path, capsys):
+    from liftgenomics.cli import main
+
+    marker = tmp_path / "marker"
+    torch_zip(tmp_path / "evil.torch", b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR.")
+    (tmp_path / "in.fa").write_text(">s\n" + "ACGT" * 50 + "\n")
+    out = tmp_path / "out"
+    status = main([
+        "score", "--model", f"bpnet-lite:{tmp_path / 'evil.torch'}", "--fasta",
+        str(tmp_path / "in.fa"), "--out", str(out), "--quiet",
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "os.system" in err
+    assert not out.exists() and not marker.exists()
+
+
 def test_hostile_global_inside_a_real_looking_model_is_refused(tmp_path):
     marker = tmp_path / "marker"
 
