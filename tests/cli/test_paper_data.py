@@ -12,7 +12,7 @@ import torch
 from liftgenomics.cli import main
 from liftgenomics.models.directory import save_model
 from liftgenomics.models.registry import build_model
-from liftgenomics.paper import authors
+from liftgenomics.paper import fetch
 from tests.paper.test_authors import write_data
 
 
@@ -27,11 +27,11 @@ def test_import_paper_data_writes_a_simulation(tmp_path, capsys):
 
 def test_import_paper_data_error_is_one_line(tmp_path, capsys):
     data = write_data(tmp_path / "data")
-    (data / authors.TEST_IDS).write_text("nobody\n")
+    (data / fetch.TEST_IDS).write_text("nobody\n")
     assert main(["import-paper-data", "--data", str(data), "--out", str(tmp_path / "s")]) == 2
     error = capsys.readouterr().err.strip()
     assert error == (
-        f"liftgenomics: error: {data / authors.TEST_IDS}:1: 'nobody' is not in the sequences file"
+        f"liftgenomics: error: {data / fetch.TEST_IDS}:1: 'nobody' is not in the sequences file"
     )
     assert not (tmp_path / "s").exists()
 
@@ -40,7 +40,7 @@ def test_fetch_paper_data_without_internet(tmp_path, capsys, monkeypatch):
     def offline(url, timeout):
         raise urllib.error.URLError("[Errno -2] Name or service not known")
 
-    monkeypatch.setattr(authors, "_urlopen", offline)
+    monkeypatch.setattr(fetch, "_urlopen", offline)
     assert main(["fetch-paper-data", str(tmp_path / "paper")]) == 2
     error = capsys.readouterr().err.strip()
     assert "\n" not in error

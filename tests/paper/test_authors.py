@@ -25,19 +25,18 @@ import yaml
 from liftgenomics.errors import LiftGenomicsError
 from liftgenomics.genome.sequence import read_fasta
 from liftgenomics.motifs.meme import get_motif
-from liftgenomics.paper import authors
+from liftgenomics.paper import fetch
 from liftgenomics.paper.authors import (
-    PAPER_FILES,
-    fetch_paper_data,
     import_paper_data,
     read_paper_sequences,
     read_test_ids,
 )
+from liftgenomics.paper.fetch import PAPER_FILES, fetch_paper_data
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real-models"
 PAPER_DIR = SHARED / "deeplift-paper"
 needs_shared = pytest.mark.skipif(
-    not (PAPER_DIR / authors.SEQUENCES).is_file(),
+    not (PAPER_DIR / fetch.SEQUENCES).is_file(),
     reason=f"the authors' files are not in {PAPER_DIR}",
 )
 HEADER = "seqName\tsequence\tembeddings\ttask1\ttask2\ttask3\n"
@@ -68,9 +67,9 @@ def write_data(directory: Path, rows=ROWS, test=("gata_tal1_1", "empty_3"), gz=T
     directory.mkdir(parents=True, exist_ok=True)
     text = HEADER + "".join("\t".join(row) + "\n" for row in rows)
     opener = gzip.open if gz else open
-    with opener(directory / authors.SEQUENCES, "wt") as handle:
+    with opener(directory / fetch.SEQUENCES, "wt") as handle:
         handle.write(text)
-    with opener(directory / authors.TEST_IDS, "wt") as handle:
+    with opener(directory / fetch.TEST_IDS, "wt") as handle:
         handle.write("".join(f"{name}\n" for name in test))
     return directory
 
@@ -197,7 +196,7 @@ BAD_ROWS = {
 def test_malformed_rows_are_refused_in_one_line_naming_file_and_line(tmp_path, case):
     rows, message = BAD_ROWS[case]
     write_data(tmp_path, rows=[ROWS[0], *rows], test=("gata_tal1_1",))
-    path = tmp_path / authors.SEQUENCES
+    path = tmp_path / fetch.SEQUENCES
     line = 3 if case != "duplicate" else 4
     with pytest.raises(LiftGenomicsError) as error:
         read_paper_sequences(path)
@@ -253,12 +252,12 @@ def fake_files(monkeypatch):
     """Four small files in place of the paper's, with their checksums."""
     contents = {name: f"contents of {name}".encode() * 1000 for name in PAPER_FILES}
     files = {
-        name: authors.PaperFile(f"https://example.org/{name}", hashlib.sha256(data).hexdigest())
+        name: fetch.PaperFile(f"https://example.org/{name}", hashlib.sha256(data).hexdigest())
         for name, data in contents.items()
     }
-    monkeypatch.setattr(authors, "PAPER_FILES", files)
+    monkeypatch.setattr(fetch, "PAPER_FILES", files)
     network = FakeNetwork({files[name].url: data for name, data in contents.items()})
-    monkeypatch.setattr(authors, "_urlopen", network)
+    monkeypatch.setattr(fetch, "_urlopen", network)
     return contents, network
 
 
@@ -274,13 +273,13 @@ def test_fetch_downloads_checks_and_keeps_good_files(tmp_path, fake_files):
 
 def test_fetch_refuses_a_wrong_checksum_and_leaves_nothing(tmp_path, fake_files, monkeypatch):
     contents, network = fake_files
-    name = authors.SEQUENCES
-    network.contents[authors.PAPER_FILES[name].url] = b"tampered"
+    name = fetch.SEQUENCES
+    network.contents[fetch.PAPER_FILES[name].url] = b"tampered"
     with pytest.raises(LiftGenomicsError, match="SHA-256") as error:
         fetch_paper_data(tmp_path, log=lambda line: None)
     assert "\n" not in str(error.value)
     assert not (tmp_path / name).exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [authors.MODEL_JSON, authors.MODEL_WEIGHTS]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [fetch.MODEL_JSON, fetch.MODEL_WEIGHTS]
 
 
 def test_fetch_without_network_is_one_line(tmp_path, fake_files):
@@ -310,7 +309,7 @@ def test_hard_coded_checksums_match_the_shared_copies():
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory):
-    if not (PAPER_DIR / authors.SEQUENCES).is_file():
+    if not (PAPER_DIR / fetch.SEQUENCES).is_file():
         pytest.skip(f"the authors' files are not in {PAPER_DIR}")
     out = tmp_path_factory.mktemp("paper") / "sim"
     import_paper_data(PAPER_DIR, out)
@@ -321,7 +320,7 @@ def imported(tmp_path_factory):
 def test_every_embedded_instance_matches_its_sequence(imported):
     """All 8,000 rows, read again with a separate parser: bases == sequence[start:end]."""
     raw = {}
-    with gzip.open(PAPER_DIR / authors.SEQUENCES, "rt") as handle:
+    with gzip.open(PAPER_DIR / fetch.SEQUENCES, "rt") as handle:
         next(handle)
         for line in handle:
             name, sequence, embeddings = line.rstrip("\n").split("\t")[:3]
@@ -351,7 +350,7 @@ def test_every_embedded_instance_matches_its_sequence(imported):
 
 @needs_shared
 def test_test_ids_and_class_counts(imported):
-    ids = read_test_ids(PAPER_DIR / authors.TEST_IDS)
+    ids = read_test_ids(PAPER_DIR / fetch.TEST_IDS)
     assert len(ids) == len(set(ids)) == 800
     test = pd.read_csv(imported / "test.classes.tsv", sep="\t")
     assert sorted(test["id"]) == sorted(ids)
@@ -381,13 +380,13 @@ def test_test_ids_and_class_counts(imported):
 def test_the_authors_model_reaches_its_published_accuracy(imported, tmp_path):
     """The data README's numpy forward pass: 94.8 / 93.9 / 97.2 % test accuracy."""
     pytest.importorskip("h5py")
-    from liftgenomics.paper.authors import write_model_metrics
+    from liftgenomics.paper.model_metrics import write_model_metrics
 
     metrics = write_model_metrics(
-        f"keras:{PAPER_DIR / authors.MODEL_JSON}",
+        f"keras:{PAPER_DIR / fetch.MODEL_JSON}",
         imported,
         tmp_path / "metrics.json",
-        weights=PAPER_DIR / authors.MODEL_WEIGHTS,
+        weights=PAPER_DIR / fetch.MODEL_WEIGHTS,
     )
     accuracy = [100 * metrics["accuracy"][t] for t in ("task0", "task1", "task2")]
     assert accuracy == pytest.approx([94.8, 93.9, 97.2], abs=0.06)

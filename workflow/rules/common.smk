@@ -9,6 +9,7 @@
 import re
 
 from liftgenomics.genome.references import parse_reference_spec
+from liftgenomics.paper import fetch as paper_files
 
 PYTHON = sys.executable
 LIFTGENOMICS = f"{PYTHON} -m liftgenomics"
@@ -70,8 +71,8 @@ if PAPER_MODEL and REPLICATED:
         "config paper_model: the authors' model is one fixed model; use one replicate seed"
     )
 PAPER_DATA = PAPER_MODEL["directory"].rstrip("/") if PAPER_MODEL else None
-PAPER_MODEL_JSON = "keras2_conv1d_record_5_model_PQzyq_modelJson.json"
-PAPER_MODEL_WEIGHTS = "keras2_conv1d_record_5_model_PQzyq_modelWeights.h5"
+PAPER_MODEL_JSON = paper_files.MODEL_JSON
+PAPER_MODEL_WEIGHTS = paper_files.MODEL_WEIGHTS
 PAPER_TEST_SUBSET = (
     f"--test-sequences {PAPER_MODEL['test_sequences']}"
     if PAPER_MODEL and PAPER_MODEL.get("test_sequences")
