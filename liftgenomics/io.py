@@ -1,16 +1,21 @@
 """Atomic file output: write to a temporary name, rename when complete.
 
 A failure or Ctrl-C in the middle of a write must never leave a file that looks finished, so
-every output the package writes goes through :func:`atomic_path`.
+every output the package writes goes through :func:`atomic_path`. A command that writes an
+output turns a failed write (a full disk, ``ulimit -f``) into one line (:func:`output_errors`)
+and holds the output's lock (:mod:`liftgenomics.locks`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from liftgenomics.errors import LiftGenomicsError
 
 
 @contextlib.contextmanager
@@ -59,3 +64,25 @@ def save_npz_atomic(path: str | os.PathLike, array) -> None:
 
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, array)
+
+
+#: errno -> what a failed write of an output says (a full disk, a quota, ``ulimit -f``, ...).
+_WRITE_FAILURES = {
+    errno.ENOSPC: "no space left",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file size limit reached",
+    errno.EROFS: "read-only file system",
+}
+
+
+@contextlib.contextmanager
+def output_errors(target: str | os.PathLike) -> Iterator[None]:
+    """Turn a failed write of an output (full disk, quota, ``ulimit -f``, read-only file
+    system) into a one-line :class:`LiftGenomicsError` naming ``target``; other errors pass."""
+    try:
+        yield
+    except OSError as error:
+        reason = _WRITE_FAILURES.get(error.errno)
+        if reason is None:
+            raise
+        raise LiftGenomicsError(f"{reason} writing {target}") from None

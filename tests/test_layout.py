@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "liftgenomics"
 
 #: Rooms from the bottom up; the top-level foundation modules share the lowest layer.
 LAYERS = (
-    ("errors", "io"),
+    ("errors", "io", "locks"),
     ("genome",),
     ("logos",),
     ("models",),

@@ -3,7 +3,9 @@
 Owns ``attribute`` (a chunk of a one-hot .npz) and its ``gather``; ``score`` (FASTA/BED regions,
 TF-MoDISco-ready files) and its ``gather-scores``; and ``logo`` of one scored region. The model,
 method and run options come from :mod:`liftgenomics.cli.options`; torch and the model are
-imported only inside the runners.
+imported only inside the runners. A write that fails for a full disk or a file-size limit ends
+in one line (:func:`liftgenomics.io.output_errors`); ``score`` and ``gather-scores`` hold the
+lock of their ``--out`` (:func:`liftgenomics.locks.output_lock`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from liftgenomics.cli.options import (
     load_cli_model,
     set_threads,
 )
+from liftgenomics.io import output_errors
+from liftgenomics.locks import output_lock
 
 
 def add_attribute(subparsers: Subparsers) -> None:
@@ -66,16 +70,18 @@ def _run_attribute(args: argparse.Namespace) -> None:
     from liftgenomics.scoring.heads import split_targets
 
     set_threads(args.threads)
-    attribute_chunk(
-        load_cli_model(args),
-        args.ohe,
-        args.out,
-        targets=split_targets(args.targets),
-        output=_output_key(args.output),
-        chunk=args.chunk,
-        n_chunks=args.chunks,
-        **attribution_settings(args),
-    )
+    model = load_cli_model(args)
+    with output_errors(args.out):
+        attribute_chunk(
+            model,
+            args.ohe,
+            args.out,
+            targets=split_targets(args.targets),
+            output=_output_key(args.output),
+            chunk=args.chunk,
+            n_chunks=args.chunks,
+            **attribution_settings(args),
+        )
 
 
 def add_gather(subparsers: Subparsers) -> None:
@@ -93,7 +99,8 @@ def add_gather(subparsers: Subparsers) -> None:
 def _run_gather(args: argparse.Namespace) -> None:
     from liftgenomics.scoring.chunks import gather_chunks
 
-    gather_chunks(args.chunks, args.out)
+    with output_errors(", ".join(args.out)):
+        gather_chunks(args.chunks, args.out)
 
 
 def add_score(subparsers: Subparsers) -> None:
@@ -228,7 +235,8 @@ def add_gather_scores(subparsers: Subparsers) -> None:
 def _run_gather_scores(args: argparse.Namespace) -> None:
     from liftgenomics.scoring.gather import gather_scores
 
-    gather_scores(args.chunks, args.out, bigwig=args.bigwig, fasta=args.fasta)
+    with output_errors(args.out), output_lock(args.out):
+        gather_scores(args.chunks, args.out, bigwig=args.bigwig, fasta=args.fasta)
 
 
 def add_logo(subparsers: Subparsers) -> None:

@@ -9,7 +9,9 @@ its own code, which a directory cannot hold.
 
 The output appears whole or not at all: everything is written into a hidden folder next to it
 and renamed into place once complete (into an existing directory, the weights and then the JSON
-that names their hash are each replaced atomically).
+that names their hash are each replaced atomically). The run holds ``out``'s lock
+(:func:`liftgenomics.locks.output_lock`): a second live convert into it is refused in one line, and
+one after a hard kill removes the dead run's hidden folder.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,6 +28,8 @@ from typing import Any
 import torch
 
 from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.io import output_errors
+from liftgenomics.locks import output_lock
 from liftgenomics.models.directory import (
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -87,22 +92,29 @@ def convert_model(
         "source_metadata": _json_safe(getattr(model, "metadata", {}) or {}),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700, as a plain mkdir would make it
-    try:
-        save_model(model, staging, architecture, metadata)
-        _check_saved(model, staging)
-        if not out.exists():
-            os.replace(staging, out)
-        else:
-            # Weights first, JSON (naming their hash) last: a crash between leaves a pair the
-            # loader refuses rather than mixes.
-            for name in (WEIGHTS_FILE, CONFIG_FILE):
-                os.replace(staging / name, out / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with output_errors(out), output_lock(out):
+        # Remove staging directories (mkdtemp's names) a killed convert into ``out`` left: we
+        # hold the lock, so no live run is writing them.
+        staged = re.compile(rf"\.{re.escape(out.name)}\.[a-z0-9_]{{8}}\.part")
+        for stale in out.parent.iterdir():
+            if staged.fullmatch(stale.name) and stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700, as a plain mkdir would make it
+        try:
+            save_model(model, staging, architecture, metadata)
+            _check_saved(model, staging)
+            if not out.exists():
+                os.replace(staging, out)
+            else:
+                # Weights first, JSON (naming their hash) last: a crash between leaves a pair the
+                # loader refuses rather than mixes.
+                for name in (WEIGHTS_FILE, CONFIG_FILE):
+                    os.replace(staging / name, out / name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return out
 
 

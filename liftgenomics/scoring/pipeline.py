@@ -25,7 +25,11 @@ scores one of n contiguous parts (whole batches each), which :mod:`liftgenomics.
 joins into the same files, byte for byte.
 
 Every file is written under a temporary name and renamed only when all of them are complete, so a
-failure or Ctrl-C leaves nothing that looks finished.
+failure or Ctrl-C leaves nothing that looks finished. The run holds the output directory's lock
+(:func:`liftgenomics.locks.output_lock`): a second live run into it is refused in one line, and a
+rerun after a hard kill takes over the dead run's lock and removes its temporary files. A write
+that fails for a full disk or a file-size limit ends in one line
+(:func:`~liftgenomics.io.output_errors`).
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ from liftgenomics.attribution.engine import attribute_with_details
 from liftgenomics.errors import LiftGenomicsError
 from liftgenomics.genome.control import open_extra_inputs
 from liftgenomics.genome.regions import fetch_one_hot, open_fasta, plan_regions
+from liftgenomics.io import output_errors
+from liftgenomics.locks import output_lock
 from liftgenomics.models.factory import check_input_length
 from liftgenomics.scoring.heads import file_names, group_by_output, resolve_heads
 from liftgenomics.scoring.options import (
@@ -130,7 +136,8 @@ def score_regions(
         Output kind -> path of each file written.
 
     Raises:
-        LiftGenomicsError: for bad input (files, names, lengths, specs); nothing is left behind.
+        LiftGenomicsError: for bad input (files, names, lengths, specs), another live run
+            writing ``out_dir``, or a full disk / file-size limit; nothing is left behind.
     """
     try:
         options = dataclasses.replace(options or ScoreOptions(), **settings)
@@ -186,22 +193,24 @@ def score_regions(
             raise LiftGenomicsError(
                 f"{out}: cannot create the output directory ({error})"
             ) from None
-        staging = Staging(out)
         run_settings = score_settings(
             fasta_path, bed_path, options, heads, plan, scored, extra.description
         )
         if options.chunks > 1:
             run_settings |= {"chunk": options.chunk, "chunks": options.chunks, "first_row": first}
-        try:
-            written = _score_and_write(
-                model, fasta, plan, staging, heads, options, extra, (first, last), batch
-            )
-            staging.path("score.json").write_text(json.dumps(run_settings, indent=2) + "\n")
-            written["settings"] = out / "score.json"
-            staging.commit()
-        except BaseException:
-            staging.discard()
-            raise
+        with output_errors(out), output_lock(out):
+            staging = Staging(out)
+            staging.remove_stale()
+            try:
+                written = _score_and_write(
+                    model, fasta, plan, staging, heads, options, extra, (first, last), batch
+                )
+                staging.path("score.json").write_text(json.dumps(run_settings, indent=2) + "\n")
+                written["settings"] = out / "score.json"
+                staging.commit()
+            except BaseException:
+                staging.discard()
+                raise
     finally:
         fasta.close()
     return written

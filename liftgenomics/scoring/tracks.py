@@ -9,6 +9,7 @@ of the run; :func:`merged_track` walks them in genome order, averaging overlappi
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -39,9 +40,26 @@ class TrackBuffer:
 
     def __init__(self, directory: Path, n: int, n_heads: int, length: int) -> None:
         handle, name = tempfile.mkstemp(prefix=".track.", suffix=".f32.part", dir=directory)
-        os.close(handle)
         self.path = Path(name)
-        self.array = np.memmap(self.path, dtype=np.float32, mode="w+", shape=(n, n_heads, length))
+        try:
+            # Reserve the blocks now: on a full disk this fails with ENOSPC (one line), where
+            # writing a sparse memory map would kill the process with SIGBUS later.
+            size = 4 * n * n_heads * length
+            try:
+                if size and hasattr(os, "posix_fallocate"):
+                    os.posix_fallocate(handle, 0, size)
+            except OSError as error:
+                # A file system without fallocate: go on with a sparse file.
+                if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+            finally:
+                os.close(handle)
+            self.array = np.memmap(
+                self.path, dtype=np.float32, mode="w+", shape=(n, n_heads, length)
+            )
+        except BaseException:
+            self.path.unlink(missing_ok=True)
+            raise
 
     def append(self, head: int, row: int, values: np.ndarray) -> None:
         self.array[row : row + len(values), head] = values

@@ -10,7 +10,8 @@
 - :class:`Staging` gives every output a temporary name in the output directory and renames them
   together only when all are complete, so a failure or Ctrl-C leaves nothing that looks
   finished; then it removes outputs of earlier runs that this run did not write, so a reused
-  directory never mixes two runs.
+  directory never mixes two runs. :meth:`Staging.remove_stale` removes the temporary files a
+  killed run left (call it holding the directory's :func:`~liftgenomics.locks.output_lock`).
 """
 
 from __future__ import annotations
@@ -133,6 +134,7 @@ class Staging:
         self.pending: dict[Path, Path] = {}
 
     def path(self, name: str) -> Path:
+        """A new temporary file for the output ``name``, renamed onto it by :meth:`commit`."""
         final = self.directory / name
         handle, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=self.directory)
         os.close(handle)
@@ -160,7 +162,26 @@ class Staging:
             ) from None
         self.pending.clear()
 
+    def remove_stale(self) -> list[Path]:
+        """Remove temporary files of earlier runs that died before renaming them (a SIGKILL, a
+        power cut): ``.NAME.*.part`` of every output name, and bigWig track buffers.
+
+        Only safe while holding the directory's lock: no live run is writing them.
+
+        Returns:
+            The files removed.
+        """
+        removed = []
+        for path in self.directory.iterdir():
+            match = _STAGED_NAME.fullmatch(path.name)
+            if match and path not in self.pending.values() and path.is_file():
+                if match["track"] or _is_score_output(match["name"]):
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+        return removed
+
     def discard(self) -> None:
+        """Remove every staged file (the run failed or was interrupted)."""
         for tmp in self.pending.values():
             tmp.unlink(missing_ok=True)
         self.pending.clear()
@@ -172,6 +193,10 @@ _OUTPUT_NAME = re.compile(
     r"ohe\.npz|regions\.tsv|skipped\.tsv|score\.json|(hyp|contrib)(\.[A-Za-z0-9_-]+)?\.npz"
     r"|contrib(\.[A-Za-z0-9_-]+)?\.bw|logo\..+\.png"
 )
+
+
+#: A temporary name :class:`Staging` or :class:`~liftgenomics.scoring.tracks.TrackBuffer` gives.
+_STAGED_NAME = re.compile(r"\.(?:(?P<track>track\.[^/]*\.f32)|(?P<name>.+)\.[^.]+)\.part")
 
 
 def _is_score_output(name: str) -> bool:

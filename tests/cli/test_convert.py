@@ -125,6 +125,39 @@ def test_convert_a_model_directory_and_into_an_existing_one(tmp_path):
     ]
 
 
+def test_convert_holds_the_output_lock(tmp_path, capsys):
+    """A live run's lock beside --out refuses in one line; a dead run's lock and its staging
+    folder are taken over and removed."""
+    import socket
+
+    from liftgenomics.locks import lock_path
+
+    torch.manual_seed(0)
+    architecture = {"name": "paper_cnn", "n_tasks": 1, "length": 20, "filters": 2, "width": 3,
+                    "hidden": 2}  # fmt: skip
+    save_model(
+        paper_cnn(**{k: v for k, v in architecture.items() if k != "name"}),
+        tmp_path / "trained",
+        architecture,
+    )
+    out = tmp_path / "copy"
+    argv = ["convert", "--model", str(tmp_path / "trained"), "--out", str(out)]
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        lock_path(out).write_text(json.dumps({"pid": sleeper.pid, "host": socket.gethostname()}))
+        assert main(argv) == 2
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and f"another run (pid {sleeper.pid})" in error[0]
+    assert not out.exists()
+    (tmp_path / ".copy.abcd1234.part").mkdir()  # a killed convert's staging folder
+    assert main(argv) == 0  # the sleeper is dead now: its lock is stale
+    assert "taking over the lock" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy", "trained"]
+
+
 @pytest.mark.skipif(not (bl.REAL_MODELS / "deeplift-paper").is_dir(), reason="no real models")
 def test_convert_a_keras_model_with_its_weights(tmp_path):
     paper = bl.REAL_MODELS / "deeplift-paper"
