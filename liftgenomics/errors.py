@@ -15,3 +15,9 @@ def first_line(error: BaseException) -> str:
     text = str(error).strip()
     first = text.splitlines()[0] if text else ""
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+def printable(text: str) -> str:
+    """Text from a file or an argument as a message shows it: escaped when it holds a line
+    break or another control character, so that the message stays one line."""
+    return text if text.isprintable() else repr(text)[1:-1]

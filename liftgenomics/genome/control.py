@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.errors import LiftGenomicsError, first_line
 from liftgenomics.genome.regions import Region
+from liftgenomics.genome.sequence import ARRAY_FILE_ERRORS
 
 _ARRAY_SUFFIXES = (".npy", ".npz")
 
@@ -103,8 +104,10 @@ class ArrayInputs(ExtraInputs):
             else:
                 with np.load(path) as archive:
                     self.array = archive[archive.files[0]]
-        except (OSError, ValueError, IndexError) as error:
-            raise LiftGenomicsError(f"--control {path}: not a readable array ({error})") from None
+        except ARRAY_FILE_ERRORS as error:
+            raise LiftGenomicsError(
+                f"--control {path}: not a readable array ({first_line(error)})"
+            ) from None
         if self.array.ndim < 1 or self.array.shape[0] != n_regions:
             raise LiftGenomicsError(
                 f"--control {path}: has shape {self.array.shape}; expected one row per scored "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.errors import LiftGenomicsError, first_line
 from liftgenomics.genome.sequence import encode_codes
 
 #: narrowPeak's 0-based summit offset column (the 10th); -1 there means "no summit".
@@ -104,6 +105,13 @@ def open_fasta(path: str | os.PathLike):
             name = message.split('"')[1] if '"' in message else message
             raise LiftGenomicsError(f"{path}: duplicate FASTA name {name!r}") from None
         raise LiftGenomicsError(f"{path}: not a valid FASTA file ({message})") from None
+    except RuntimeError as error:  # pyfaidx's "unhandled exception during fasta indexing"
+        entry = re.search(r"at entry (.*?)(?:Please report|$)", first_line(error))
+        raise LiftGenomicsError(
+            f"{path}: not a valid FASTA file (pyfaidx cannot index record "
+            f"{entry.group(1) if entry else '?'!r}: lines of unequal length or a blank line inside "
+            "it?)"
+        ) from None
     if not len(fasta.keys()):
         fasta.close()
         raise LiftGenomicsError(f"{path}: no FASTA records")

@@ -9,14 +9,22 @@ them; any other letter is an error that names the sequence and the position.
 from __future__ import annotations
 
 import os
+import tokenize
+import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.errors import LiftGenomicsError, first_line
 
 ALPHABET = "ACGT"
+#: What NumPy raises for a damaged ``.npy``/``.npz`` file: its zip, compression or array header.
+#: (``RuntimeError``: zipfile's for an encrypted member, and its ``NotImplementedError`` for a
+#: zip version or compression method it lacks.)
+ARRAY_FILE_ERRORS = (OSError, ValueError, IndexError, EOFError, KeyError, SyntaxError,
+                     RuntimeError, zipfile.BadZipFile, zlib.error, tokenize.TokenError)  # fmt: skip
 #: IUPAC codes that are not a single base; they encode as an all-zero column, like N.
 AMBIGUOUS = "NRYSWKMBDHV"
 _VALID = set(ALPHABET + AMBIGUOUS + ALPHABET.lower() + AMBIGUOUS.lower())
@@ -177,8 +185,8 @@ def load_one_hot(path: str | os.PathLike) -> np.ndarray:
     try:
         with np.load(path) as archive:
             array = archive[archive.files[0]]
-    except (OSError, ValueError, IndexError) as error:
-        raise LiftGenomicsError(f"{path}: not a readable .npz file ({error})") from None
+    except ARRAY_FILE_ERRORS as error:
+        raise LiftGenomicsError(f"{path}: not a readable .npz file ({first_line(error)})") from None
     if array.ndim != 3 or array.shape[1] != 4:
         raise LiftGenomicsError(f"{path}: expected one-hot (N, 4, L), found {array.shape}")
     return array.astype(np.float32, copy=False)

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.errors import LiftGenomicsError, first_line
 from liftgenomics.models.architectures import (
     BPNet,
     ChromBPNet,
@@ -110,8 +110,12 @@ def read_keras_model(h5: Any, where: str) -> nn.Module:
     Raises:
         LiftGenomicsError: naming the file and the first missing layer or bad shape.
     """
-    layers = _layer_groups(h5, where)
-    config = _model_config(h5)
+    try:
+        layers = _layer_groups(h5, where)
+        config = _model_config(h5, where)
+    except (RuntimeError, OSError, KeyError, ValueError, TypeError) as error:
+        # h5py's errors for a damaged file surface while its groups are walked.
+        raise LiftGenomicsError(f"{where}: unreadable HDF5 file ({first_line(error)})") from None
     prefixes = [p for p in ("", ACCESSIBILITY_PREFIX) if f"{p}bpnet_1st_conv" in layers]
     if not prefixes:
         raise LiftGenomicsError(
@@ -143,7 +147,15 @@ def _read_bpnet(
         missing = [key for key in keys if key not in layers[name]]
         if missing:
             raise LiftGenomicsError(f"{where}: layer {name!r} has no {missing[0]!r} weights")
-        return [layers[name][key] for key in keys]
+        arrays = [layers[name][key] for key in keys]
+        # A kernel is (width, in, out) for a convolution, (in, out) for the Dense; a bias 1-D.
+        expected = (2 if name.endswith("logcount_predictions") else 3, 1)
+        for key, array, ndim in zip(keys, arrays, expected, strict=True):
+            if array.ndim != ndim or 0 in array.shape:
+                raise LiftGenomicsError(
+                    f"{where}: layer {name!r} {key} has shape {array.shape}, expected {ndim}-D"
+                )
+        return arrays
 
     n_layers = 0
     while f"{prefix}bpnet_{n_layers + 1}conv" in layers:
@@ -153,7 +165,7 @@ def _read_bpnet(
     count_kernel, count_bias = weights(f"{head}logcount_predictions", "kernel", "bias")
     conv1_width, n_filters = first_kernel.shape[0], first_kernel.shape[2]
     profile_width, n_outputs = profile_kernel.shape[0], profile_kernel.shape[2]
-    if first_kernel.ndim != 3 or first_kernel.shape[1] != 4:
+    if first_kernel.shape[1] != 4:
         raise LiftGenomicsError(
             f"{where}: {prefix}bpnet_1st_conv kernel has shape {first_kernel.shape}, expected "
             "(width, 4, filters)"
@@ -218,6 +230,10 @@ def _layer_groups(h5: Any, where: str) -> dict[str, dict[str, np.ndarray]]:
         arrays = {}
         for key, item in group.items():
             if isinstance(item, h5py.Dataset):
+                if item.dtype.kind not in "fiu":
+                    raise LiftGenomicsError(
+                        f"{where}: {item.name} holds {item.dtype}, not numbers (weights)"
+                    )
                 arrays[key.split(":")[0]] = np.asarray(item[()], dtype=np.float32)
         if not arrays:
             return
@@ -230,29 +246,41 @@ def _layer_groups(h5: Any, where: str) -> dict[str, dict[str, np.ndarray]]:
     return found
 
 
-def _model_config(h5: Any) -> dict[str, Any]:
-    """{"layers": {name: (class, config)}, "input_length": int | None} from ``model_config``."""
+def _model_config(h5: Any, where: str) -> dict[str, Any]:
+    """{"layers": {name: (class, config)}, "input_length": int | None} from ``model_config``.
+
+    Parts of another shape than Keras writes (a layer that is not a mapping, a name that is
+    not a string) are passed over; a recorded input length must be a positive integer.
+    """
     raw = h5.attrs.get("model_config")
     if raw is None:
         return {"layers": {}, "input_length": None}
-    if isinstance(raw, bytes):
-        raw = raw.decode()
     try:
-        document = json.loads(raw)
-    except (json.JSONDecodeError, TypeError):
+        document = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    except (json.JSONDecodeError, TypeError, UnicodeDecodeError):
         return {"layers": {}, "input_length": None}
     layers: dict[str, tuple[str, dict[str, Any]]] = {}
     input_length = None
 
-    def walk(node: dict[str, Any]) -> None:
+    def walk(node: Any) -> None:
         nonlocal input_length
-        for layer in node.get("config", {}).get("layers", []) or []:
+        config = node.get("config") if isinstance(node, dict) else None
+        children = config.get("layers") if isinstance(config, dict) else None
+        for layer in children if isinstance(children, list) else []:
+            if not isinstance(layer, dict) or not isinstance(layer.get("config", {}), dict):
+                continue
             cls, cfg = layer.get("class_name", ""), layer.get("config", {}) or {}
             name = cfg.get("name", layer.get("name"))
+            if not isinstance(name, str):
+                continue
             layers.setdefault(name, (cls, cfg))
             if cls == "InputLayer" and input_length is None:
                 shape = cfg.get("batch_input_shape") or cfg.get("batch_shape")
-                if shape and len(shape) == 3 and isinstance(shape[1], int):
+                if isinstance(shape, list) and len(shape) == 3 and isinstance(shape[1], int):
+                    if isinstance(shape[1], bool) or not 0 < shape[1] < 2**31:
+                        raise LiftGenomicsError(
+                            f"{where}: model_config records input length {shape[1]!r}"
+                        )
                     input_length = shape[1]
             if "layers" in cfg:
                 walk(layer)
@@ -302,7 +330,9 @@ def _profile_crop(config: dict[str, Any], prefix: str, where: str) -> int:
         if len(crop) != 2 or crop[0] != crop[1]:
             raise LiftGenomicsError(f"{where}: asymmetric profile crop {crop} is not supported")
         crop = crop[0]
-    return int(crop)
+    if not isinstance(crop, int) or isinstance(crop, bool) or not 0 <= crop < 2**31:
+        raise LiftGenomicsError(f"{where}: profile crop {crop!r} is not a non-negative integer")
+    return crop
 
 
 def _file_opener(path: Path) -> Opener:

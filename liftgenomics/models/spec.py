@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.errors import LiftGenomicsError, printable
 
 CHROMBPNET_PREFIX = "chrombpnet:"
 #: Prefixed sources: prefix -> (kind, what the path after it is, for the message when it is empty).
@@ -75,7 +75,7 @@ def parse_model_spec(spec: str | os.PathLike) -> ModelSpec:
                 raise LiftGenomicsError(f"--model {prefix} needs a path ({usage})")
             return ModelSpec(kind, location)
     match = _FACTORY.match(text)
-    if match is None or Path(text).exists():
+    if match is None or _exists(text):
         return ModelSpec("directory", text)
     location, factory = match["location"], match["factory"]
     if location.endswith(".py"):
@@ -83,9 +83,17 @@ def parse_model_spec(spec: str | os.PathLike) -> ModelSpec:
     if _MODULE_NAME.match(location):
         return ModelSpec("module", location, factory)
     raise LiftGenomicsError(
-        f"--model {text}: not a model directory, FILE.py:factory, package.module:factory, "
-        "chrombpnet:PATH, keras:PATH or bpnet-lite:PATH"
+        f"--model {printable(text)}: not a model directory, FILE.py:factory, "
+        "package.module:factory, chrombpnet:PATH, keras:PATH or bpnet-lite:PATH"
     )
+
+
+def _exists(text: str) -> bool:
+    """Whether ``text`` names an existing path (False for one the OS cannot even look up)."""
+    try:
+        return Path(text).exists()
+    except (OSError, ValueError):  # a name too long, or holding a NUL
+        return False
 
 
 def parse_model_args(model_args: str | Mapping[str, Any] | None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import io
 import math
 import os
 import pickle
+import pickletools
 import zipfile
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -212,6 +213,7 @@ def read_torch_pickle(path: str | os.PathLike, classes: Iterable[str]) -> Any:
                 )
             prefix = pickles[0][: -len("data.pkl")]
             data = archive.read(pickles[0])
+            _check_memo(data, where)
             unpickler = RestrictedUnpickler(io.BytesIO(data), archive, prefix, classes, where)
             return unpickler.load()
     except LiftGenomicsError:
@@ -222,6 +224,20 @@ def read_torch_pickle(path: str | os.PathLike, classes: Iterable[str]) -> Any:
         ) from None
     except Exception as error:  # a malformed pickle: nothing was run, so report it plainly
         raise LiftGenomicsError(f"{where}: unreadable pickle ({first_line(error)})") from None
+
+
+def _check_memo(data: bytes, where: str) -> None:
+    """Refuse a memo index no pickle of this size writes, before unpickling.
+
+    The C unpickler grows its memo to the largest index a ``PUT`` names, so one corrupted
+    ``LONG_BINPUT`` would allocate gigabytes; the opcodes are parsed (nothing is run) to
+    catch it. A malformed opcode stream raises ``ValueError`` here, reported as unreadable.
+    """
+    for opcode, argument, position in pickletools.genops(data):
+        if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and int(argument) > len(data):
+            raise LiftGenomicsError(
+                f"{where}: malformed pickle (memo index {argument} at byte {position})"
+            )
 
 
 def _byteorder(archive: zipfile.ZipFile, prefix: str, where: str) -> str:

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.errors import LiftGenomicsError, first_line
+from liftgenomics.genome.sequence import ARRAY_FILE_ERRORS
 from liftgenomics.motifs.modisco import (
     DiscoveryOptions,
     Pattern,
@@ -76,8 +77,8 @@ def _load_array(path: str | os.PathLike, kind: str) -> np.ndarray:
     try:
         with np.load(path) as archive:
             array = archive[archive.files[0]]
-    except (OSError, ValueError, IndexError, EOFError) as error:
-        raise LiftGenomicsError(f"{path}: not a readable .npz file ({error})") from None
+    except ARRAY_FILE_ERRORS as error:
+        raise LiftGenomicsError(f"{path}: not a readable .npz file ({first_line(error)})") from None
     if array.ndim != 3 or array.shape[1] != 4 or array.shape[0] == 0:
         raise LiftGenomicsError(f"{path}: expected a {kind} array (N, 4, L), found {array.shape}")
     return array.astype(np.float32, copy=False)

@@ -18,9 +18,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.errors import LiftGenomicsError, first_line
 from liftgenomics.motifs.meme import read_meme
 from liftgenomics.motifs.tomtom import Q_THRESHOLD
+
+#: The columns grading reads from each table, and their kinds.
+TABLE_COLUMNS = {
+    "patterns.tsv": {"pattern": "str", "rank": "int", "n_seqlets": "int"},
+    "seqlets.tsv": {"region": "str", "start": "int", "end": "int", "pattern": "str"},
+    "tomtom.tsv": {"pattern": "str", "target": "str", "p_value": "float", "q_value": "float"},
+    "test.motifs.tsv": {"id": "str", "start": "int", "end": "int", "motif": "str"},
+    "test.classes.tsv": {"id": "str", "class": "str"},
+}
 
 GRADE_COLUMNS = (
     "motif",
@@ -114,11 +123,11 @@ def grade_discovery(
         row.update(motif=motif, recovered=False, pattern="", n_patterns=len(assigned))
         row["spurious_patterns"] = spurious
         owners = [name for name, m in assigned.items() if m == motif]
-        if owners:
-            candidates = matches.loc[
-                matches["pattern"].isin(owners) & (matches["target"] == motif),
-                ["pattern", "q_value"],
-            ].merge(patterns[["pattern", "rank", "n_seqlets"]], on="pattern")
+        candidates = matches.loc[
+            matches["pattern"].isin(owners) & (matches["target"] == motif),
+            ["pattern", "q_value"],
+        ].merge(patterns[["pattern", "rank", "n_seqlets"]], on="pattern")
+        if len(candidates):  # (pandas' == and isin disagree on names ending in NUL)
             best = candidates.sort_values(
                 ["q_value", "n_seqlets"], ascending=[True, False], kind="stable"
             ).iloc[0]
@@ -145,19 +154,94 @@ def grade_discovery(
     return pd.DataFrame(rows, columns=list(GRADE_COLUMNS))
 
 
-def task_positive_ids(simulation_dir: str | os.PathLike, task: int) -> tuple[list[str], list[str]]:
-    """(ids of the test sequences positive for ``task``, the simulation's motif names)."""
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A table the pipeline wrote (:data:`TABLE_COLUMNS` by file name), its columns checked.
+
+    Raises:
+        LiftGenomicsError: for a missing or unreadable file, a missing column, or a value
+            that is not a number (an integer where one is needed) in a numeric column.
+    """
+    path = Path(path)
+    columns = TABLE_COLUMNS[path.name]
+    if not path.is_file():
+        raise LiftGenomicsError(f"{path}: not found")
+    strings = {name: str for name, kind in columns.items() if kind == "str"}
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=strings)
+    except (OSError, ValueError, pd.errors.ParserError) as error:  # EmptyData is a ValueError
+        raise LiftGenomicsError(f"{path}: not a readable table ({first_line(error)})") from None
+    missing = [name for name in columns if name not in table.columns]
+    if missing:
+        raise LiftGenomicsError(f"{path}: no column {missing[0]!r} (has {list(table.columns)})")
+    for name, kind in columns.items():
+        if kind == "str":
+            empty = table[name].isna().to_numpy()
+            if empty.any():
+                row = int(np.flatnonzero(empty)[0])
+                raise LiftGenomicsError(f"{path}:{row + 2}: column {name!r} is empty")
+            continue
+        values = pd.to_numeric(table[name], errors="coerce")
+        bad = values.isna() & table[name].notna() if kind == "float" else ~np.isfinite(values)
+        if kind == "int":
+            bad |= np.isfinite(values) & (values != values.round())
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise LiftGenomicsError(
+                f"{path}:{row + 2}: column {name!r} holds {table[name].iloc[row]!r}, not "
+                f"{'an integer' if kind == 'int' else 'a number'}"
+            )
+        table[name] = values.astype(np.int64) if kind == "int" else values.astype(float)
+    return table
+
+
+def _simulation_settings(directory: Path) -> dict:
+    """``simulation.yaml``'s motifs, classes and tasks, checked to have the shapes used here."""
     import yaml
 
+    path = directory / "simulation.yaml"
+    try:
+        settings = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise LiftGenomicsError(f"{path}: not a readable simulation.yaml ({first_line(error)})"
+                                ) from None  # fmt: skip
+
+    def names(value: object) -> bool:
+        return isinstance(value, list) and all(isinstance(name, str) for name in value)
+
+    ok = (
+        isinstance(settings, dict)
+        and names(settings.get("motifs"))
+        and isinstance(settings.get("tasks"), dict)
+        and all(names(motifs) for motifs in settings["tasks"].values())
+        and isinstance(settings.get("classes"), dict)
+        and all(isinstance(c, dict) and names(c.get("motifs")) for c in settings["classes"].values()
+                )  # fmt: skip
+    )
+    if not ok:
+        raise LiftGenomicsError(
+            f"{path}: expected 'motifs' (names), 'tasks' (name: motifs) and 'classes' "
+            "(name: {motifs: [...]}), as 'simulate' writes them"
+        )
+    return settings
+
+
+def task_positive_ids(simulation_dir: str | os.PathLike, task: int) -> tuple[list[str], list[str]]:
+    """(ids of the test sequences positive for ``task``, the simulation's motif names)."""
     directory = Path(simulation_dir)
-    settings = yaml.safe_load((directory / "simulation.yaml").read_text())
+    settings = _simulation_settings(directory)
     task_motifs = list(settings["tasks"].values())
     if not 0 <= task < len(task_motifs):
         raise LiftGenomicsError(f"task {task} does not exist ({len(task_motifs)} tasks)")
     wanted = set(task_motifs[task])
-    classes = pd.read_csv(directory / "test.classes.tsv", sep="\t", dtype={"id": str})
+    classes = read_table(directory / "test.classes.tsv")
     class_motifs = {name: set(c["motifs"]) for name, c in settings["classes"].items()}
-    pairs = zip(classes["id"], classes["class"], strict=True)
+    unknown = sorted(set(classes["class"].astype(str)) - set(map(str, class_motifs)))
+    if unknown:
+        raise LiftGenomicsError(
+            f"{directory / 'test.classes.tsv'}: class {unknown[0]!r} is not in simulation.yaml"
+        )
+    class_motifs = {str(name): motifs for name, motifs in class_motifs.items()}
+    pairs = zip(classes["id"], classes["class"].astype(str), strict=True)
     ids = [name for name, kind in pairs if wanted <= class_motifs[kind]]
     return ids, list(settings["motifs"])
 
@@ -170,7 +254,7 @@ def read_run(directory: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame, 
         path = directory / name
         if not path.is_file():
             raise LiftGenomicsError(f"{path}: not found (is {directory} a 'motifs' output?)")
-        tables.append(pd.read_csv(path, sep="\t", dtype={"region": str, "pattern": str}))
+        tables.append(read_table(path))
     return tables[0], tables[1], tables[2]
 
 
@@ -185,7 +269,7 @@ def discovery_table(
             simulation.yaml).
         runs: (method, reference, task) -> ``liftgenomics motifs`` output directory.
     """
-    instances = pd.read_csv(Path(simulation_dir) / "test.motifs.tsv", sep="\t", dtype={"id": str})
+    instances = read_table(Path(simulation_dir) / "test.motifs.tsv")
     frames = []
     for (method, reference, task), directory in runs.items():
         positive, motifs = task_positive_ids(simulation_dir, task)

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.errors import LiftGenomicsError, first_line
 from liftgenomics.genome.sequence import ALPHABET
 from liftgenomics.motifs.pwm import check_background
 
@@ -286,7 +286,7 @@ def load_simulation_config(path: str | os.PathLike | None) -> dict[str, Any]:
         line = error.problem_mark.line + 1 if error.problem_mark else "?"
         raise LiftGenomicsError(f"{path}:{line}: invalid YAML ({error.problem})") from None
     except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise LiftGenomicsError(f"{path}: invalid YAML ({error})") from None
+        raise LiftGenomicsError(f"{path}: invalid YAML ({first_line(error)})") from None
     if data is None:
         data = {}
     if not isinstance(data, Mapping):

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.errors import LiftGenomicsError, first_line
 from liftgenomics.genome.regions import Region, chromosome_lengths, open_fasta
+from liftgenomics.genome.sequence import ARRAY_FILE_ERRORS
 from liftgenomics.scoring.tracks import TrackBuffer, require_pybigwig, track_values, write_bigwig
 from liftgenomics.scoring.writers import NpzStreamWriter, Staging, read_npz_rows
 
@@ -65,6 +66,8 @@ def gather_scores(
     except OSError as error:
         raise LiftGenomicsError(f"{out}: cannot create the output directory ({error})") from None
     staging = Staging(out)
+    # A killed gather's staged parts (the CLI holds --out's lock, so no live run owns them).
+    staging.remove_stale()
     written: dict[str, Path] = {}
     try:
         names = ["ohe.npz"] + [h["files"][kind] for h in heads for kind in ("hyp", "contrib")]
@@ -111,9 +114,13 @@ def _check_chunks(directories: list[Path]) -> dict:
             )
         try:
             settings = json.loads(path.read_text())
+            if not isinstance(settings, dict) or not isinstance(settings.get("regions"), int):
+                raise ValueError("not a JSON object with the number of regions")
             chunk, chunks, first = (int(settings.get(key, -1)) for key in CHUNK_KEYS)
-        except (ValueError, TypeError) as error:
-            raise LiftGenomicsError(f"{path}: not a valid score.json ({error})") from None
+        except (ValueError, TypeError, OverflowError) as error:
+            raise LiftGenomicsError(
+                f"{path}: not a valid score.json ({first_line(error)})"
+            ) from None
         if chunks == -1 and len(directories) == 1:
             chunk, chunks, first = 0, 1, 0  # a whole run is its own single chunk
         if chunks != len(directories) or chunk != index:
@@ -144,31 +151,43 @@ def _rows(directory: Path) -> int:
     table = directory / "regions.tsv"
     if not table.is_file():
         raise LiftGenomicsError(f"{directory}: no regions.tsv")
-    with open(table, encoding="utf-8") as handle:
-        return sum(1 for _ in handle) - 1
+    try:
+        with open(table, encoding="utf-8") as handle:
+            return sum(1 for _ in handle) - 1
+    except (OSError, UnicodeDecodeError) as error:
+        raise LiftGenomicsError(f"{table}: not a readable table ({first_line(error)})") from None
 
 
 def _shape(path: Path) -> tuple[int, ...]:
     """The shape of an ``.npz`` file's single array (header only)."""
+    return tuple(_read_rows(path, 0, 0).shape[1:])
+
+
+def _read_rows(path: Path, start: int, stop: int) -> np.ndarray:
+    """Rows ``[start, stop)`` of a chunk's ``.npz``, a damaged file's error as one line."""
     try:
-        return tuple(read_npz_rows(path, 0, 0).shape[1:])
-    except LiftGenomicsError:
-        raise
-    except Exception as error:  # noqa: BLE001 - any unreadable file is one line
-        raise LiftGenomicsError(f"{path}: not a readable .npz file ({error})") from None
+        return read_npz_rows(path, start, stop)
+    except ARRAY_FILE_ERRORS as error:
+        raise LiftGenomicsError(f"{path}: not a readable .npz file ({first_line(error)})") from None
 
 
 def _npz_rows(path: Path) -> int:
     import zipfile
 
-    with zipfile.ZipFile(path) as archive, archive.open(archive.namelist()[0]) as handle:
-        version = np.lib.format.read_magic(handle)
-        read = (
-            np.lib.format.read_array_header_1_0
-            if version == (1, 0)
-            else np.lib.format.read_array_header_2_0
-        )
-        return int(read(handle)[0][0])
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(archive.namelist()[0]) as handle:
+            version = np.lib.format.read_magic(handle)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape = read(handle)[0]
+    except ARRAY_FILE_ERRORS as error:
+        raise LiftGenomicsError(f"{path}: not a readable .npz file ({first_line(error)})") from None
+    if not shape:
+        raise LiftGenomicsError(f"{path}: holds a scalar, not rows")
+    return int(shape[0])
 
 
 def _concatenate_npz(paths: list[Path], target: Path) -> None:
@@ -184,7 +203,7 @@ def _concatenate_npz(paths: list[Path], target: Path) -> None:
             if _shape(path) != trailing:
                 raise LiftGenomicsError(f"{path}: rows of shape {_shape(path)}, not {trailing}")
             for start in range(0, count, ROWS_PER_STEP):
-                writer.append(read_npz_rows(path, start, min(count, start + ROWS_PER_STEP)))
+                writer.append(_read_rows(path, start, min(count, start + ROWS_PER_STEP)))
         writer.close()
     except BaseException:
         writer.abort()
@@ -233,7 +252,7 @@ def _write_head_bigwig(staging, name, regions, contrib_paths, sizes) -> None:
         for path in contrib_paths:
             count = _npz_rows(path)
             for start in range(0, count, ROWS_PER_STEP):
-                block = read_npz_rows(path, start, min(count, start + ROWS_PER_STEP))
+                block = _read_rows(path, start, min(count, start + ROWS_PER_STEP))
                 tracks.append(0, row, track_values(block))
                 row += len(block)
         write_bigwig(staging.path(name), regions, tracks.values(0), sizes)

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.errors import LiftGenomicsError, printable
 from liftgenomics.models.keras.build import Lowered, lower
 from liftgenomics.models.keras.config import KerasModel, parse_config, parse_json
 from liftgenomics.models.keras.graph import KerasGraph, keras_model
@@ -148,9 +148,13 @@ def build(lowered: Lowered, where: str) -> KerasGraph:
             full = f"layers.{module.keys[name]}.{key}"
             tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
             if full not in state or state[full].shape != tensor.shape:
-                raise LiftGenomicsError(f"{where}: layer {name}: weights {key} do not fit")
+                raise LiftGenomicsError(
+                    f"{where}: layer {printable(name)}: weights {key} do not fit"
+                )
             if not torch.isfinite(tensor).all():
-                raise LiftGenomicsError(f"{where}: layer {name}: weights {key} are not finite")
+                raise LiftGenomicsError(
+                    f"{where}: layer {printable(name)}: weights {key} are not finite"
+                )
             state[full] = tensor
     module.load_state_dict(state)
     return module.eval()

@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.errors import LiftGenomicsError, printable
 
 #: Keras 0.x/1.x class names -> their Keras 2 names.
 CLASS_ALIASES = {
@@ -78,8 +78,8 @@ class KerasLayer:
 
     @property
     def label(self) -> str:
-        """``layer NAME (CLASS)``, for messages."""
-        return f"layer {self.name} ({self.original_cls})"
+        """``layer NAME (CLASS)``, for messages (control characters escaped: one line)."""
+        return f"layer {printable(self.name)} ({printable(self.original_cls)})"
 
 
 @dataclass
@@ -133,12 +133,18 @@ def parse_config(document: dict[str, Any], where: str, keras_version: str | None
             wrong type (a malformed description).
     """
     try:
-        return _parse(document, where, keras_version)
+        model = _parse(document, where, keras_version)
     except (AttributeError, TypeError, ValueError, KeyError, IndexError) as error:
         raise LiftGenomicsError(
             f"{where}: malformed Keras model description ({type(error).__name__}: "
             f"{first_line(error)})"
         ) from None
+    seen: set[str] = set()
+    for layer in model.layers:  # Keras names layers uniquely; the graph is wired by name
+        if layer.name in seen:
+            raise LiftGenomicsError(f"{where}: two layers named {layer.name!r}")
+        seen.add(layer.name)
+    return model
 
 
 def first_line(error: BaseException) -> str:
