@@ -32,6 +32,7 @@ import numpy as np
 from liftgenomics.errors import LiftGenomicsError
 from tests.fuzz import mutations
 from tests.fuzz.mutations import BYTE_MUTATORS, TEXT_MUTATORS
+from tests.models.test_factory import MODELS_PY  # the factory tests' tiny models.py
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMBPNET_FIXTURES = ROOT / "tests" / "data" / "chrombpnet"
@@ -362,29 +363,6 @@ def _workflow_schema_case(rng, workdir):
 
 # --------------------------------------------------------------------------- models
 
-MODELS_PY = textwrap.dedent(
-    """
-    from torch import nn
-
-
-    class Tiny(nn.Module):
-        def __init__(self, n_filters=3, n_tasks=2, length=40):
-            super().__init__()
-            self.conv = nn.Conv1d(4, n_filters, 5)
-            self.relu = nn.ReLU()
-            self.pool = nn.AdaptiveAvgPool1d(1)
-            self.flatten = nn.Flatten()
-            self.dense = nn.Linear(n_filters, n_tasks)
-            self.input_length = length
-
-        def forward(self, x):
-            return self.dense(self.flatten(self.pool(self.relu(self.conv(x)))))
-
-
-    def make(n_filters=3, n_tasks=2):
-        return Tiny(n_filters, n_tasks)
-    """
-)
 
 
 @functools.cache
