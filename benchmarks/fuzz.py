@@ -39,7 +39,9 @@ from tests.fuzz.mutations import (  # noqa: E402
 )
 
 #: Readers run one case per forked process: HDF5 can loop forever in C on a damaged file
-#: (holding the GIL, so the in-process alarm never fires); the parent kills such a case.
+#: (holding the GIL, so the in-process alarm never fires); the parent kills such a case. (The
+#: readers now also read each .h5 in a timed child, liftgenomics.models.h5read; this stays as a
+#: second guard, with a shorter limit.)
 ISOLATED = frozenset({"keras-h5", "chrombpnet-nobias", "chrombpnet-full"})
 
 

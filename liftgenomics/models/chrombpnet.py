@@ -25,7 +25,6 @@ or ``.tar(.gz)`` of ENCODE folds (``fold_{N}/model.bias_scaled.fold_{N}.{ENCSR}.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -46,13 +45,15 @@ from liftgenomics.models.architectures import (
     FoldAverage,
     describe_architecture,
 )
+from liftgenomics.models.h5read import H5Dataset, H5Group, read_h5
 
 #: Layer-name prefix of the accessibility model inside (or saved from) a full ChromBPNet.
 ACCESSIBILITY_PREFIX = "wo_bias_"
 _H5_SUFFIXES = (".h5", ".hdf5")
+_NOT_HDF5 = "{where}: not an HDF5 (.h5) file ({error})"
 _FOLD = re.compile(r"fold_(\d+)")
 
-Opener = Callable[[], Any]  # returns a context manager yielding an open h5py.File
+Opener = Callable[[], Any]  # returns a context manager yielding an H5File (h5read)
 
 
 def load_chrombpnet(path: str | os.PathLike) -> nn.Module:
@@ -100,7 +101,7 @@ def read_keras_model(h5: Any, where: str) -> nn.Module:
     """Build the PyTorch model of one open chrombpnet ``.h5`` file.
 
     Args:
-        h5: An open ``h5py.File``.
+        h5: The file as :func:`liftgenomics.models.h5read.read_h5` read it.
         where: The file's name, for messages.
 
     Returns:
@@ -219,17 +220,15 @@ def _layer_groups(h5: Any, where: str) -> dict[str, dict[str, np.ndarray]]:
     full ChromBPNet stores ``model_weights/{submodel}/{layer}/kernel:0``; ``save_weights``
     files lack the ``model_weights`` level. The layer name is the holding group's name.
     """
-    import h5py
-
     root = h5["model_weights"] if "model_weights" in h5 else h5
     found: dict[str, dict[str, np.ndarray]] = {}
 
     def visit(_name: str, group: Any) -> None:
-        if not isinstance(group, h5py.Group):
+        if not isinstance(group, H5Group):
             return
         arrays = {}
         for key, item in group.items():
-            if isinstance(item, h5py.Dataset):
+            if isinstance(item, H5Dataset):
                 if item.dtype.kind not in "fiu":
                     raise LiftGenomicsError(
                         f"{where}: {item.name} holds {item.dtype}, not numbers (weights)"
@@ -338,14 +337,7 @@ def _profile_crop(config: dict[str, Any], prefix: str, where: str) -> int:
 def _file_opener(path: Path) -> Opener:
     @contextmanager
     def opener() -> Iterator[Any]:
-        import h5py
-
-        try:
-            handle = h5py.File(path, "r")
-        except OSError as error:
-            raise LiftGenomicsError(f"{path}: not an HDF5 (.h5) file ({error})") from None
-        with handle:
-            yield handle
+        yield read_h5(path, str(path), not_hdf5=_NOT_HDF5)
 
     return opener
 
@@ -372,16 +364,7 @@ def _tar_files(archive: Path) -> dict[str, Opener]:
     def opener_of(name: str, blob: bytes) -> Opener:
         @contextmanager
         def opener() -> Iterator[Any]:
-            import h5py
-
-            try:
-                handle = h5py.File(io.BytesIO(blob), "r")
-            except OSError as error:
-                raise LiftGenomicsError(
-                    f"{archive}:{name}: not an HDF5 (.h5) file ({error})"
-                ) from None
-            with handle:
-                yield handle
+            yield read_h5(blob, f"{archive}:{name}", not_hdf5=_NOT_HDF5)
 
         return opener
 

@@ -190,3 +190,93 @@ def test_two_keras_layers_of_one_name_are_refused_not_looped_over(tmp_path):
     started = time.perf_counter()
     assert "two layers named 'flat'" in refused(lambda: load_keras(arch, model))
     assert time.perf_counter() - started < 5
+
+
+FUZZ_FIXTURES = CHROMBPNET_FIXTURES.parent / "fuzz"
+
+
+def test_a_keras_file_that_hangs_hdf5_is_refused_in_time(monkeypatch):
+    """A byte inserted into the string storage: reading model_config looped forever in C."""
+    from liftgenomics.models import h5read
+    from liftgenomics.models.load import load_model
+
+    monkeypatch.setattr(h5read, "TIMEOUT", 2.0)
+    monkeypatch.setattr(h5read, "SECONDS_PER_MB", 0.0)
+    path = FUZZ_FIXTURES / "hang-keras.h5"
+    started = time.perf_counter()
+    message = refused(lambda: load_model(f"keras:{path}"))
+    assert time.perf_counter() - started < 10
+    assert str(path) in message and "damaged" in message
+
+
+def test_an_hdf5_read_that_never_finishes_is_killed(monkeypatch):
+    from liftgenomics.models import h5read
+
+    monkeypatch.setattr(h5read, "_child", lambda *_: time.sleep(3600))  # a loop in C, as it were
+    path = CHROMBPNET_FIXTURES / "bias.h5"
+    started = time.perf_counter()
+    message = refused(lambda: h5read.read_h5(path, str(path), timeout=1.0))
+    assert time.perf_counter() - started < 5
+    assert message == f"{path}: reading the HDF5 file did not finish in 1 s; a damaged file?"
+
+
+def test_an_hdf5_reader_killed_by_a_signal_is_reported(monkeypatch):
+    import faulthandler
+    import os
+    import signal
+
+    from liftgenomics.models import h5read
+    from liftgenomics.models.chrombpnet import load_chrombpnet
+
+    def crash(*_):
+        faulthandler.disable()  # no traceback dump from the child
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    monkeypatch.setattr(h5read, "_child", crash)
+    path = CHROMBPNET_FIXTURES / "nobias.h5"
+    message = refused(lambda: load_chrombpnet(path))
+    assert str(path) in message
+    assert f"the HDF5 library crashed reading it (signal {int(signal.SIGSEGV)})" in message
+
+
+def test_an_hdf5_child_that_fails_without_an_answer_is_reported(monkeypatch):
+    from liftgenomics.models import h5read
+
+    def fail(*_):
+        raise MemoryError
+
+    monkeypatch.setattr(h5read, "_child", fail)
+    path = CHROMBPNET_FIXTURES / "bias.h5"
+    assert "reading the HDF5 file failed" in refused(lambda: h5read.read_h5(path, str(path)))
+
+
+def test_the_hdf5_mirror_matches_h5py(tmp_path):
+    from liftgenomics.models import h5read
+
+    path = tmp_path / "m.h5"
+    with h5py.File(path, "w") as h5:
+        h5.attrs["text"] = "hello"
+        h5.attrs["names"] = np.array([b"a", b"b"])
+        h5.create_dataset("g/sub/x", data=np.arange(6, dtype="f4").reshape(2, 3))
+        h5.create_dataset("g/s", data=np.array([b"abc"]))
+        h5.create_dataset("big", shape=(10**6, 10**4), dtype="f4", chunks=(10, 10))
+        h5["g/link"] = h5["g/sub"]  # a second hard link: visited once, as h5py does
+    mirror = h5read.read_h5(path, str(path))
+    assert mirror.attrs["text"] == "hello" and list(mirror.attrs["names"]) == [b"a", b"b"]
+    assert "g/sub/x" in mirror and "g/nothing" not in mirror and "text" in mirror.attrs
+    x = mirror["g"]["sub/x"]
+    assert isinstance(x, h5read.H5Dataset) and x.shape == (2, 3) and x.dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(x), np.arange(6).reshape(2, 3))
+    assert x[()].shape == (2, 3) and x.name in ("/g/sub/x", "/g/link/x")  # first path walked
+    assert mirror["g/s"].dtype.kind == "S" and mirror["big"].shape == (10**6, 10**4)
+    with pytest.raises(ValueError, match="was not read"):
+        mirror["big"][()]
+    with h5py.File(path, "r") as h5:
+        names: list[str] = []
+        h5.visititems(lambda name, _: names.append(name))
+    seen: list[str] = []
+    mirror.visititems(lambda name, _: seen.append(name))
+    assert len(seen) == len(names) and set(seen) <= set(names) | {"g/link", "g/link/x"}
+    assert sorted(mirror.keys()) == ["big", "g"] and dict(mirror.items())["g"].name == "/g"
+    with pytest.raises(h5read.NotHDF5Error, match="not a readable HDF5"):
+        h5read.read_h5(b"not hdf5", "blob")

@@ -1,4 +1,6 @@
-"""Read Keras ``.h5`` files with h5py: the model description and the weights of each layer.
+"""Read Keras ``.h5`` files: the model description and the weights of each layer.
+
+Each file is read whole in a child process by :mod:`liftgenomics.models.h5read`.
 
 Layouts read:
 
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from liftgenomics.errors import LiftGenomicsError
+from liftgenomics.models.h5read import H5Dataset, H5File, read_h5
 from liftgenomics.models.keras.config import first_line
 
 
@@ -70,23 +73,21 @@ def _attribute(node: Any, name: str) -> list[str] | None:
     return [_text(item) for item in np.atleast_1d(value) if not isinstance(item, float)]
 
 
-def open_h5(path: str | os.PathLike) -> Any:
-    """Open an HDF5 file for reading, refusing anything h5py cannot open.
+def open_h5(path: str | os.PathLike) -> H5File:
+    """Read a whole HDF5 file (in a child process, with a time limit) into memory.
 
     Raises:
-        LiftGenomicsError: naming the file, for a missing, non-HDF5 or truncated file.
+        LiftGenomicsError: naming the file, for a missing, non-HDF5 or truncated file, or one
+            whose reading hangs or crashes the HDF5 library.
     """
-    import h5py
-
     path = Path(path)
     if not path.is_file():
         raise LiftGenomicsError(f"{path}: Keras file not found")
-    try:
-        return h5py.File(path, "r")
-    except (OSError, ValueError) as error:
-        raise LiftGenomicsError(
-            f"{path}: not a readable HDF5 file (truncated or not HDF5: {first_line(error)})"
-        ) from None
+    return read_h5(
+        path,
+        str(path),
+        not_hdf5="{where}: not a readable HDF5 file (truncated or not HDF5: {error})",
+    )
 
 
 def model_config(h5: Any, where: str) -> str | bytes | None:
@@ -110,16 +111,13 @@ def model_config(h5: Any, where: str) -> str | bytes | None:
 
 def _array(group: Any, name: str, where: str, file_size: int) -> np.ndarray:
     """One weight dataset as an array, refused before reading when it cannot be weights."""
-    import h5py
-
     dataset = group[name]
     label = f"{where}: weights {group.name}/{name}"
-    if not isinstance(dataset, h5py.Dataset):
+    if not isinstance(dataset, H5Dataset):
         raise LiftGenomicsError(f"{label}: not a dataset")
     if dataset.dtype.kind not in "fiu":
         raise LiftGenomicsError(f"{label}: not numbers (dtype {dataset.dtype})")
-    compressed = dataset.id.get_create_plist().get_nfilters() > 0  # gzip, lzf, plugins
-    limit = file_size * (MAX_COMPRESSION if compressed else 1) + 4096
+    limit = file_size * (MAX_COMPRESSION if dataset.compressed else 1) + 4096
     if dataset.size * dataset.dtype.itemsize > limit:
         raise LiftGenomicsError(
             f"{label}: shape {dataset.shape} is larger than the file holds (damaged file)"
@@ -134,7 +132,7 @@ def read_weights(h5: Any, where: str) -> KerasWeights:
         LiftGenomicsError: naming the file (and the layer), for a file with neither layout or
             a dataset that cannot be read (a truncated file).
     """
-    file_size = Path(h5.filename).stat().st_size
+    file_size = h5.file_size
     try:
         root = h5["model_weights"] if "model_weights" in h5 else h5
         result = KerasWeights(
