@@ -60,19 +60,25 @@ def prepared(model: nn.Module, device: torch.device | None) -> Iterator[None]:
     """Eval mode, no parameter gradients, on ``device``; all restored afterwards.
 
     The model goes back to the device it came from, and every submodule gets its own training
-    flag back (a model partly in eval mode stays so).
+    flag back (a model partly in eval mode stays so). On a GPU, cuDNN picks deterministic
+    algorithms and does not benchmark, so the same call gives the same bytes every run.
     """
     flags = [(module, module.training) for module in model.modules()]
     grads = [(p, p.requires_grad) for p in model.parameters()]
     home = next((p.device for p in model.parameters()), None)
+    cudnn = torch.backends.cudnn
+    cudnn_flags = (cudnn.deterministic, cudnn.benchmark)
     if device is not None:
         model.to(device)
+        if device.type == "cuda":
+            cudnn.deterministic, cudnn.benchmark = True, False
     model.eval()
     for parameter, _ in grads:
         parameter.requires_grad_(False)
     try:
         yield
     finally:
+        cudnn.deterministic, cudnn.benchmark = cudnn_flags
         for parameter, flag in grads:
             parameter.requires_grad_(flag)
         for module, flag in flags:
@@ -164,21 +170,24 @@ def default_batch_size(
     """Sequences per batch: sized by the model's activations on a CPU, by memory on a GPU.
 
     With a plan (DeepLIFT), a CPU batch holds about ``CPU_ACTIVATION_BYTES`` of activations
-    (the probe pass counted them per sequence); deterministic, so the same model always gets
-    the same batches. Otherwise ~320 pairs.
+    (the probe pass counted them per sequence). Otherwise ~320 pairs. On a GPU, an eighth of
+    the device's total memory: never its free memory, which other jobs change from run to run
+    and with it the batches and the last bits of every score. The same model, call and device
+    always get the same batches.
     """
     pairs = CPU_PAIRS_PER_BATCH
     if plan is not None and plan.elements > 0:
         bytes_per_pair = 4 * plan.elements
         pairs = int(min(4096, max(1, CPU_ACTIVATION_BYTES // bytes_per_pair)))
     if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
+        total = torch.cuda.get_device_properties(device).total_memory
         # ~ bytes of activations, multipliers and gradients per pair for a conv net of this
-        # length; a quarter of free memory leaves room for the allocator and the model.
+        # length; an eighth of the memory leaves room for the allocator, the model and a
+        # neighbour on the same GPU (an out-of-memory batch is halved and retried).
         per_pair = 4 * length * 4096
         if plan is not None and plan.elements > 0:
             per_pair = 3 * 4 * plan.elements  # activations, multipliers, gradients
-        pairs = max(1, min(65536, free // 4 // per_pair))
+        pairs = max(1, min(65536, total // 8 // per_pair))
     if method.family == "ism":
         return max(1, pairs // (3 * length) or 1)
     k = 1 if sources is None else int(sources(0, 1).shape[1])
