@@ -15,7 +15,7 @@ rule train:
         "results/{run}benchmarks/train.tsv"
     conda:
         ENV
-    threads: workflow.cores
+    threads: config["training"].get("threads", workflow.cores)
     resources:
         gpu=GPU,
     params:
