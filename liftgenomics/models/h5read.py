@@ -32,7 +32,9 @@ import numpy as np
 from liftgenomics.errors import LiftGenomicsError, first_line
 
 #: Seconds a read may take before its child is killed (plus :data:`SECONDS_PER_MB` per MB).
-TIMEOUT = 120.0
+#: A real model file reads in ~40 ms (a 30 MB ChromBPNet in ~0.1 s); a damaged one can loop
+#: in the HDF5 C library forever, so the wait is short and grows with the file.
+TIMEOUT = 3.0
 #: Extra seconds allowed per MB of file.
 SECONDS_PER_MB = 1.0
 #: How much larger than the file a dataset (or all datasets together) may claim to be.
