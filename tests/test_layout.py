@@ -22,6 +22,7 @@ LAYERS = (
     ("models",),
     ("attribution",),
     ("scoring",),
+    ("variants",),
     ("motifs",),
     ("paper",),
     ("report",),

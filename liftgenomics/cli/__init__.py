@@ -23,7 +23,7 @@ from types import FrameType
 from typing import NoReturn, TextIO
 
 from liftgenomics import __version__
-from liftgenomics.cli import models, motifs, paper, scoring
+from liftgenomics.cli import models, motifs, paper, scoring, variants
 from liftgenomics.errors import LiftGenomicsError
 
 
@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     scoring.add_score(subparsers)
     scoring.add_gather_scores(subparsers)
     scoring.add_logo(subparsers)
+    variants.add_variants(subparsers)
+    variants.add_gather_variants(subparsers)
     paper.add_evaluate(subparsers)
     paper.add_figures(subparsers)
     paper.add_replicates(subparsers)

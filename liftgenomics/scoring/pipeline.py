@@ -72,10 +72,17 @@ from liftgenomics.scoring.writers import (
 
 
 class Progress:
-    """A one-line progress report on stderr: regions done, regions/s and the ETA."""
+    """A one-line progress report on stderr: regions (or ``unit``) done, per second, the ETA."""
 
-    def __init__(self, total: int, enabled: bool = True, stream: IO[str] | None = None) -> None:
+    def __init__(
+        self,
+        total: int,
+        enabled: bool = True,
+        stream: IO[str] | None = None,
+        unit: str = "regions",
+    ) -> None:
         self.total = total
+        self.unit = unit
         self.enabled = enabled
         self.stream = stream or sys.stderr
         self.started = time.perf_counter()
@@ -94,8 +101,8 @@ class Progress:
         rate = done / elapsed
         eta = (self.total - done) / rate if rate > 0 else float("inf")
         line = (
-            f"scored {done}/{self.total} regions ({100 * fraction:.0f}%), "
-            f"{rate:.1f} regions/s, ETA {_duration(eta)}"
+            f"scored {done}/{self.total} {self.unit} ({100 * fraction:.0f}%), "
+            f"{rate:.1f} {self.unit}/s, ETA {_duration(eta)}"
         )
         end = "\r" if self._interactive and done < self.total else "\n"
         print(line, end=end, file=self.stream, flush=True)
