@@ -3,14 +3,14 @@
 #
 # As root on a Debian machine: installs and starts munge, MariaDB, slurmdbd, slurmctld and
 # slurmd; runs the workflow with the slurm profile (workflow/profiles/slurm): the .test
-# config, then the regions target (.test/config/regions.yaml, 4 chunks); checks with sacct
-# that every job Snakemake submitted ran through the scheduler and completed; and checks that
-# the attribution and region files are byte-identical to the local run's in .test/results (run
-# that first, as .ci/run does). That chunking changes no score is tested locally too:
-# tests/cli/test_cli.py (2 chunks against one call) and the regions target (4 chunks against one
-# process). Every daemon is stopped by its PID on exit, also on failure. Safe to
-# run again on the same machine. Needs the active venv to hold the package with its `slurm`
-# extra.
+# config, then the regions and variants targets (.test/config/regions.yaml, 4 and 3 chunks);
+# checks with sacct that every job Snakemake submitted ran through the scheduler and
+# completed; and checks that the attribution, region and variant files are byte-identical to
+# the local run's in .test/results (run that first, as .ci/run does). That chunking changes
+# no score is tested locally too: tests/cli/test_cli.py (2 chunks against one call), the
+# regions and variants targets (against one process each). Every daemon is stopped by its
+# PID on exit, also on failure. Safe to run again on the same machine. Needs the active
+# venv to hold the package with its `slurm` extra.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -274,8 +274,9 @@ if [ "$(cd "$work/results" && find attributions -name '*.hyp.npz' | sort)" != \
 fi
 compare_with_local "SLURM, .test's chunk count" "${all_files[@]}"
 
-# The regions target (4 score chunks, a gather) against the local run's gathered directory.
-echo "== SLURM: the regions target"
+# The regions and variants targets (4 score chunks and 3 variants chunks, two gathers) against
+# the local run's gathered directories.
+echo "== SLURM: the regions and variants targets"
 start=$(date +%Y-%m-%dT%H:%M:%S)
 snakemake_slurm regions --configfile "$work/config/regions.yaml"
 check_sacct regions "$start"
@@ -284,4 +285,10 @@ for file in .test/results/regions/scores/*; do
   cmp "$file" "$work/results/regions/scores/${file##*/}"
 done
 echo "== SLURM, regions: $(ls "$work/results/regions/scores" | wc -l) files byte-identical"
+# The same pass ran the config's variants target (3 chunks, a gather).
+[ "$(ls .test/results/variants/scores)" = "$(ls "$work/results/variants/scores")" ]
+for file in .test/results/variants/scores/*; do
+  cmp "$file" "$work/results/variants/scores/${file##*/}"
+done
+echo "== SLURM, variants: $(ls "$work/results/variants/scores" | wc -l) files byte-identical"
 echo "== SLURM step passed: $total_jobs jobs through the scheduler, ${SECONDS}s"
