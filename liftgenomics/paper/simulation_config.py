@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from liftgenomics.errors import LiftGenomicsError, first_line
+from liftgenomics.errors import LiftGenomicsError, first_line, printable
 from liftgenomics.genome.sequence import ALPHABET
 from liftgenomics.motifs.pwm import check_background
 
@@ -100,7 +100,7 @@ def _name_list(value: Any, key: str, known: list[str] | None, allow_empty: bool)
         if unknown:
             raise LiftGenomicsError(
                 f"simulation key '{key}' uses motif {unknown[0]!r}, which is not in 'motifs' "
-                f"({', '.join(known)})"
+                f"({', '.join(printable(str(name)) for name in known)})"
             )
     return list(value)
 

@@ -280,3 +280,13 @@ def test_the_hdf5_mirror_matches_h5py(tmp_path):
     assert sorted(mirror.keys()) == ["big", "g"] and dict(mirror.items())["g"].name == "/g"
     with pytest.raises(h5read.NotHDF5Error, match="not a readable HDF5"):
         h5read.read_h5(b"not hdf5", "blob")
+
+
+def test_a_motif_name_with_a_line_break_stays_one_line_in_the_simulation_config(tmp_path):
+    """Case 693 of the 10,000-case simulation-config run: a listed motif name held a newline."""
+    from liftgenomics.paper.simulation_config import load_simulation_config
+
+    path = tmp_path / "simulation.yaml"
+    path.write_text('motifs: ["line\\nbreak", TAL1_known1]\n')
+    message = refused(lambda: load_simulation_config(path))
+    assert "line\\nbreak" in message
