@@ -181,7 +181,8 @@ def score_block(
     offset = options.start_index + start
     shared = None
     if spec is not None:
-        shared = np.ascontiguousarray(
+        # A copy: flat/zero specs give read-only broadcast views, which torch warns about.
+        shared = np.array(
             spec.generate(X1.numpy(), options.seed, start_index=offset), dtype=np.float32
         )
     block_options = dataclasses.replace(options, start_index=offset)

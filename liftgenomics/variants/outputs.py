@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,12 @@ from liftgenomics.variants.shap_h5 import write_variant_shap_h5
 IDENTITY = ("variant_id", "chr", "pos", "allele1", "allele2", "flipped")
 ALLELE_ARRAYS = ("allele1.hyp", "allele2.hyp", "allele1.contrib", "allele2.contrib")
 PART_FILES = ("part.json", "part.tsv", "scores.npz", "skipped.tsv")
+#: Every file name a ``variants`` run or part writes in its directory.
+OUTPUT_NAME = re.compile(
+    r"variants\.tsv|skipped\.tsv|variants\.json|null(\.part)?\.npz|part\.json|part\.tsv"
+    r"|scores\.npz|allele[12]\.ohe\.npz|.+\.allele[12]\.(hyp|contrib)\.npz"
+    r"|.+\.variant_shap\.h5|logo\..+\.png"
+)
 #: Rows per block when gathering attribution arrays.
 GATHER_ROWS = 1024
 
@@ -114,13 +121,22 @@ class RunSettings:
         )
 
 
+def remove_earlier_outputs(directory: Path, written: dict[str, Path]) -> None:
+    """Remove the files an earlier run left in ``directory`` that this run did not write (a
+    rerun with other settings never leaves a stale null or attributions beside its table)."""
+    kept = {path.name for path in written.values()}
+    for path in directory.iterdir():
+        if path.is_file() and path.name not in kept and OUTPUT_NAME.fullmatch(path.name):
+            path.unlink()
+
+
 def model_hash(model) -> str:
     """SHA-256 over the model's state (names, dtypes, shapes and bytes, in name order)."""
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         value = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{value.dtype}:{tuple(value.shape)};".encode())
-        digest.update(value.view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -282,7 +298,10 @@ def write_part(staging: Staging, part: Part, run: RunSettings, chunk: int) -> di
     description = {"run": run.settings, "chunk": chunk, "first": part.first,
                    "rows": len(part.variants)}  # fmt: skip
     staging.path("part.json").write_text(json.dumps(description, indent=2) + "\n")
-    return {name: out / name for name in PART_FILES}
+    written = {name: out / name for name in PART_FILES}
+    if null is not None and part.null is None:
+        written["null.part.npz"] = out / "null.part.npz"
+    return written | {name: out / f"{name}.npz" for name in part.attributions}
 
 
 def gather_variants(
@@ -307,6 +326,7 @@ def gather_variants(
             part.attributions = _concatenate_attributions(staging, directories)
             written = finish(staging, part, run, logos)
             staging.commit()
+            remove_earlier_outputs(out, written)
         except BaseException:
             staging.discard()
             raise
@@ -368,7 +388,7 @@ def _concatenate_attributions(staging: Staging, directories: list[Path]) -> dict
     rows = [_part_rows(d) for d in directories]
     for name in names:
         sources = [d / f"{name}.npz" for d in directories]
-        trailing = read_npz_rows(sources[0], 0, 1).shape[1:]
+        trailing = _npz_shape(sources[0])[1:]
         paths[name] = staging.path(f"{name}.npz")
         writer = NpzStreamWriter(paths[name], (sum(rows), *trailing))
         for source, count in zip(sources, rows, strict=True):
@@ -376,6 +396,22 @@ def _concatenate_attributions(staging: Staging, directories: list[Path]) -> dict
                 writer.append(read_npz_rows(source, start, min(start + GATHER_ROWS, count)))
         writer.close()
     return paths
+
+
+def _npz_shape(path: Path) -> tuple[int, ...]:
+    """The shape of an ``.npz`` file's single array, from its header (the array may be empty)."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(archive.namelist()[0]) as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, _ = read_header(handle)
+    except (OSError, ValueError, IndexError, zipfile.BadZipFile) as error:
+        raise LiftGenomicsError(f"{path}: not a readable .npz array ({error})") from None
+    return tuple(shape)
 
 
 def _part_rows(directory: Path) -> int:

@@ -121,6 +121,7 @@ def score_variants(
                 else:
                     written = outputs.finish(staging, part, run, options.logos)
                 staging.commit()
+                outputs.remove_earlier_outputs(out, written)
             except BaseException:
                 staging.discard()
                 raise
