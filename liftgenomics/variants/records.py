@@ -164,7 +164,13 @@ def _read_vcf(path: Path) -> Iterator[Variant | Skipped]:
                 record = _next_record(records, source)
                 if record is None:
                     break
-                yield from _split_record(record, source)
+                try:  # pysam decodes the fields only when they are read
+                    rows = list(_split_record(record, source))
+                except ValueError as error:  # UnicodeDecodeError too
+                    raise LiftGenomicsError(
+                        f"{source}: cannot read this VCF record ({first_line(error)})"
+                    ) from None
+                yield from rows
     finally:
         pysam.set_verbosity(verbosity)
 

@@ -171,6 +171,53 @@ def _bed_case(seed: bytes, suffix: str):
     return case
 
 
+@functools.cache
+def variant_seeds() -> tuple[bytes, bytes]:
+    """A VCF and a chrombpnet-layout table on :func:`genome_fasta`: SNPs with the genome's REF,
+    an insertion, a deletion, a multi-allelic record, a REF mismatch, a symbolic ALT."""
+    from liftgenomics.genome.sequence import read_fasta
+
+    genome = {name.split()[0]: seq.upper() for name, seq in read_fasta(genome_fasta())}
+    rows = [("chr1", 40, "a", genome["chr1"][39], "G"), ("chr1", 80, "b", genome["chr1"][79], "T"),
+            ("chr1", 120, "ins", genome["chr1"][119], genome["chr1"][119] + "AC"),
+            ("chr1", 160, "del", genome["chr1"][159:162], genome["chr1"][159]),
+            ("chr2", 60, "multi", genome["chr2"][59], "A,C"), ("chr2", 90, "bad", "N", "A"),
+            ("chr2", 100, "sym", genome["chr2"][99], "<DEL>")]  # fmt: skip
+    vcf = "##fileformat=VCFv4.2\n##contig=<ID=chr1,length=300>\n##contig=<ID=chr2,length=150>\n"
+    vcf += "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    vcf += "".join(f"{c}\t{p}\t{i}\t{r}\t{a}\t.\t.\t.\n" for c, p, i, r, a in rows)
+    table = "".join(f"{c}\t{p}\t{r}\t{a.split(',')[0]}\t{i}\n" for c, p, i, r, a in rows[:5])
+    return vcf.encode(), table.encode()
+
+
+def _variants_case(schema: str | None):
+    def case(rng, workdir):
+        from liftgenomics.genome.regions import chromosome_lengths, open_fasta
+        from liftgenomics.variants.records import read_variants
+        from liftgenomics.variants.windows import allele_windows, null_windows, plan_variants
+
+        fasta_path = workdir / "genome.fa"
+        shutil.copy(genome_fasta(), fasta_path)
+        vcf, table = variant_seeds()
+        source = write(workdir / ("in.vcf" if schema is None else "in.tsv"),
+                       mutate_bytes(vcf if schema is None else table, rng))  # fmt: skip
+        policy = rng.choice(["skip", "flip", "error"])
+
+        def read():
+            fasta = open_fasta(fasta_path)
+            try:
+                found, _ = read_variants(source, schema, set(chromosome_lengths(fasta)))
+                plan = plan_variants(fasta, found, 40, policy)
+                allele_windows(fasta, plan.variants, 40)
+                null_windows(fasta, plan.variants, 40, 2, 0)
+            finally:
+                fasta.close()
+
+        return read
+
+    return case
+
+
 def _array_file(array: np.ndarray, rng: random.Random, path: Path) -> Path:
     """``array`` saved to ``path`` (.npy or .npz), then mutated as an array or as bytes."""
     if rng.random() < 0.5:
@@ -693,6 +740,8 @@ READERS: dict[str, Reader] = {
         Reader("narrowpeak", "genome", _bed_case(NARROWPEAK, ".narrowPeak")),
         Reader("control-array", "genome", _control_case),
         Reader("one-hot-npz", "genome", _load_one_hot_case),
+        Reader("variants-vcf", "variants", _variants_case(None)),
+        Reader("variants-table", "variants", _variants_case("chrombpnet")),
         Reader("meme", "motifs", _meme_case),
         Reader("motifs-inputs", "motifs", _discovery_inputs_case),
         Reader("grade-motifs", "motifs", _grading_case),

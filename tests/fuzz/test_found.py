@@ -290,3 +290,13 @@ def test_a_motif_name_with_a_line_break_stays_one_line_in_the_simulation_config(
     path.write_text('motifs: ["line\\nbreak", TAL1_known1]\n')
     message = refused(lambda: load_simulation_config(path))
     assert "line\\nbreak" in message
+
+
+def test_a_vcf_record_that_is_not_utf8_is_refused_in_one_line(tmp_path):
+    """Case 208 of the variants-vcf fuzzing: pysam decodes a field only when it is read."""
+    from liftgenomics.variants.records import read_variants
+
+    path = tmp_path / "bad.vcf"
+    path.write_bytes(b"##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+                     b"chr1\t5\tr\xcb\x01s\tA\tG\t.\t.\t.\n")  # fmt: skip
+    assert "bad.vcf:3" in refused(lambda: read_variants(path))
