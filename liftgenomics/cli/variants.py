@@ -78,6 +78,12 @@ def add_variants(subparsers: Subparsers) -> None:
         "references",
     )
     parser.add_argument(
+        "--attribute-heads",
+        nargs="+",
+        choices=("counts", "profile"),
+        help="the BPNet/ChromBPNet heads --attribute explains (default both)",
+    )
+    parser.add_argument(
         "--references", default="dinuc:20", help="references of --attribute (default dinuc:20)"
     )
     parser.add_argument(
@@ -126,11 +132,12 @@ def _run_variants(args: argparse.Namespace) -> None:
         n_shuffles=args.n_shuffles,
         null=args.null,
         attribute=args.attribute,
+        heads=tuple(args.attribute_heads) if args.attribute_heads else None,
         references=args.references,
         steps=args.steps,
         logos=args.logos,
         seed=args.seed,
-        batch_size=args.batch_size or 64,
+        batch_size=args.batch_size or 32,
         block=args.block,
         device=args.device,
         chunk=args.chunk,

@@ -25,6 +25,8 @@ class VariantOptions:
         null: A ``null.npz`` of an earlier run with this model and settings, used instead of
             scoring a new null.
         attribute: An engine method to explain both alleles with (None: no attributions).
+        heads: The BPNet heads to explain (``counts``, ``profile``; None: both for a BPNet
+            pair, else the output's default).
         references: The reference spec of the attributions, generated from allele1's window.
         steps: Integrated-gradients steps.
         logos: Ref-over-alt logos of the top this many variants (needs ``attribute``).
@@ -46,11 +48,12 @@ class VariantOptions:
     n_shuffles: int = 10
     null: str | None = None
     attribute: str | None = None
+    heads: tuple[str, ...] | None = None
     references: str = "dinuc:20"
     steps: int = 10
     logos: int = 0
     seed: int = 0
-    batch_size: int = 64
+    batch_size: int = 32
     block: int = 1024
     device: str | None = None
     chunk: int = 0
@@ -84,6 +87,8 @@ def check_variant_options(options: VariantOptions) -> None:
         )
     if options.length is not None and options.length < 2:
         raise LiftGenomicsError(f"--length must be >= 2, got {options.length}")
+    if options.heads and options.attribute is None:
+        raise LiftGenomicsError("--attribute-heads chooses what --attribute explains: give it too")
     if options.logos and options.attribute is None:
         raise LiftGenomicsError("--logos draws attributions: give --attribute METHOD too")
     if options.chunks < 1 or not 0 <= options.chunk < options.chunks:

@@ -139,6 +139,8 @@ def _attributed_heads(model, options: VariantOptions, length: int, extra) -> lis
     model.eval()
     with torch.inference_mode():
         raw = model(probe, *args)
+    if options.heads:
+        return resolve_heads(raw, profile_or_counts=list(options.heads))
     return resolve_heads(raw, model_outputs.default_output(model, options.output))
 
 

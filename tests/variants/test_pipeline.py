@@ -487,3 +487,18 @@ def test_a_rerun_into_the_same_directory_leaves_no_earlier_outputs(genome, tmp_p
     assert sorted(path.name for path in out.iterdir()) == [
         "skipped.tsv", "variants.json", "variants.tsv",
     ]  # fmt: skip
+
+
+def test_attribute_heads_explains_only_the_chosen_bpnet_head(genome, tmp_path):
+    both = run(tmp_path, tiny_bpnet(), write_attributed_table(tmp_path), name="both",
+               schema="chrombpnet", attribute="deeplift_rescale", references="flat")  # fmt: skip
+    counts = run(tmp_path, tiny_bpnet(), write_attributed_table(tmp_path), name="counts",
+                 schema="chrombpnet", attribute="deeplift_rescale", references="flat",
+                 heads=("counts",))  # fmt: skip
+    assert {p.name.split(".")[0] for p in both.glob("*.allele1.hyp.npz")} == {"counts", "profile"}
+    assert [p.name for p in counts.glob("*.allele1.hyp.npz")] == ["counts.allele1.hyp.npz"]
+    for name in ("counts.allele1.contrib.npz", "counts.allele2.contrib.npz", "variants.tsv"):
+        assert (counts / name).read_bytes() == (both / name).read_bytes()
+    with pytest.raises(LiftGenomicsError, match="--attribute-heads"):
+        run(tmp_path, tiny_bpnet(), write_attributed_table(tmp_path), name="none",
+            schema="chrombpnet", heads=("counts",))  # fmt: skip

@@ -43,6 +43,8 @@ def variant_options():
         words += ["--model-args", json.dumps(VARIANTS["model_args"])]
     if VARIANTS.get("attribute"):
         words += ["--attribute", VARIANTS["attribute"]]
+    if VARIANTS.get("attribute_heads"):
+        words += ["--attribute-heads", *VARIANTS["attribute_heads"]]
     if VARIANTS.get("forward_only"):
         words.append("--forward-only")
     return shlex.join(words)
