@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,7 @@ import pandas as pd
 
 from liftgenomics.errors import LiftGenomicsError, first_line
 from liftgenomics.genome.sequence import ARRAY_FILE_ERRORS
+from liftgenomics.locks import output_lock
 from liftgenomics.motifs.modisco import (
     DiscoveryOptions,
     Pattern,
@@ -301,11 +303,24 @@ def write_discovery(
 ) -> Path:
     """Write every output into ``out_dir`` at once: staged in a sibling temporary folder and
     moved in only when all are written, so a failure leaves ``out_dir`` untouched."""
-    from modiscolite.io import save_hdf5
-
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    with output_lock(out):
+        # Staging folders a killed run left (a SIGKILL skips the ``finally``): we hold the
+        # lock, so no live run is writing them.
+        left = re.compile(rf"\.{re.escape(out.name)}\.[a-z0-9_]{{8}}\.part")
+        for stale in out.parent.iterdir():
+            if left.fullmatch(stale.name) and stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+        _write_staged(result, out, staging, window, source)
+    return out
+
+
+def _write_staged(result: Discovery, out: Path, staging: Path, window: int, source: str) -> None:
+    """Write every output into ``staging``, then move them into ``out``."""
+    from modiscolite.io import save_hdf5
+
     try:
         save_hdf5(str(staging / "modisco.h5"), result.raw[0], result.raw[1], window)
         result.patterns_table.to_csv(
@@ -325,4 +340,3 @@ def write_discovery(
             os.replace(item, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return out

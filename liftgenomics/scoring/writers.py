@@ -22,7 +22,7 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -162,11 +162,15 @@ class Staging:
             ) from None
         self.pending.clear()
 
-    def remove_stale(self) -> list[Path]:
+    def remove_stale(self, is_output: Callable[[str], bool] | None = None) -> list[Path]:
         """Remove temporary files of earlier runs that died before renaming them (a SIGKILL, a
         power cut): ``.NAME.*.part`` of every output name, and bigWig track buffers.
 
         Only safe while holding the directory's lock: no live run is writing them.
+
+        Args:
+            is_output: Whether a name is one of the directory's outputs; by default the names
+                ``score`` (or ``logo``) writes.
 
         Returns:
             The files removed.
@@ -175,7 +179,7 @@ class Staging:
         for path in self.directory.iterdir():
             match = _STAGED_NAME.fullmatch(path.name)
             if match and path not in self.pending.values() and path.is_file():
-                if match["track"] or _is_score_output(match["name"]):
+                if match["track"] or (is_output or _is_score_output)(match["name"]):
                     path.unlink(missing_ok=True)
                     removed.append(path)
         return removed

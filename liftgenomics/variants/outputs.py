@@ -121,12 +121,17 @@ class RunSettings:
         )
 
 
+def is_variant_output(name: str) -> bool:
+    """Whether ``name`` is a file that ``variants`` (or ``gather-variants``) writes."""
+    return OUTPUT_NAME.fullmatch(name) is not None
+
+
 def remove_earlier_outputs(directory: Path, written: dict[str, Path]) -> None:
     """Remove the files an earlier run left in ``directory`` that this run did not write (a
     rerun with other settings never leaves a stale null or attributions beside its table)."""
     kept = {path.name for path in written.values()}
     for path in directory.iterdir():
-        if path.is_file() and path.name not in kept and OUTPUT_NAME.fullmatch(path.name):
+        if path.is_file() and path.name not in kept and is_variant_output(path.name):
             path.unlink()
 
 
@@ -322,6 +327,7 @@ def gather_variants(
     out.mkdir(parents=True, exist_ok=True)
     with output_errors(out), output_lock(out):
         staging = Staging(out)
+        staging.remove_stale(is_variant_output)
         try:
             part.attributions = _concatenate_attributions(staging, directories)
             written = finish(staging, part, run, logos)

@@ -110,6 +110,7 @@ def score_variants(
         )
         with output_errors(out), output_lock(out):
             staging = Staging(out)
+            staging.remove_stale(outputs.is_variant_output)
             try:
                 part = _score_part(model, fasta, plan, (first, last), options, heads, extra,
                                    staging, length)  # fmt: skip

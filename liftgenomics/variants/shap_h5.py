@@ -116,7 +116,9 @@ def write_variant_shap_h5(
         "variant_ids": np.array(encoded + encoded, dtype=f"S{width}"),
         "alleles": np.repeat(np.array([ALLELE1, ALLELE2], dtype=np.int8), n),
     }
-    with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as handle:
+    # HDF5's own file lock would clash with the flock atomic_path holds on its temporary file,
+    # which no other process opens.
+    with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w", locking=False) as handle:
         for name in DATASETS:
             data = contents[name]
             handle.create_dataset(name, data=data, compression="gzip" if data.size else None)

@@ -6,6 +6,9 @@ noise elsewhere, so every bit of signal is the planted motif. TF-MoDISco runs on
 (its numba kernels compile on first use, which dominates the run time).
 """
 
+import json
+import socket
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -75,8 +78,19 @@ def planted(tmp_path_factory):
     one_hot, hypothetical = load_inputs(root / "ohe.npz", root / "hyp.npz")
     names = region_names(root / "ohe.npz", len(one_hot))
     result = discover_motifs(one_hot, hypothetical, load_database(None), small_options(), names)
-    write_discovery(result, root / "out", window=10)
+    # What a SIGKILLed earlier run leaves: its staging folder (no ``finally`` ran) and its lock.
+    (root / ".out.k2_9zzzz.part").mkdir()
+    (root / ".out.k2_9zzzz.part" / "modisco.h5").write_bytes(b"half")
+    dead = {"pid": 999999999, "host": socket.gethostname()}
+    (root / ".out.lock").write_text(json.dumps(dead))
+    with pytest.warns(UserWarning, match="taking over the lock"):
+        write_discovery(result, root / "out", window=10)
     return root, 0, starts
+
+
+def test_a_killed_runs_staging_folder_and_lock_are_gone(planted):
+    root, _, _ = planted
+    assert sorted(p.name for p in root.iterdir()) == ["hyp.npz", "ohe.npz", "out"]
 
 
 def test_planted_motif_is_found_and_named(planted):

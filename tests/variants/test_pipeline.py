@@ -327,6 +327,22 @@ def test_motif_logfc_by_hand(genome, tmp_path, forward_only):
     assert rows["break_gata"]["logfc"] == ("-2" if forward_only else "-1.32193")
 
 
+def test_a_killed_runs_staged_files_are_removed_on_rerun(genome, tmp_path):
+    """A SIGKILL leaves staged ``.NAME.*.part`` files (and the lock); the rerun removes those
+    of the variants outputs and nothing else."""
+    clean = run(tmp_path, MotifCounter(), write_motif_table(tmp_path), "clean", schema="chrombpnet")
+    out = tmp_path / "out"
+    out.mkdir()
+    left = [out / ".variants.tsv.k2_9zzzz.part", out / ".allele1.ohe.npz.abcdefgh.part"]
+    kept = [out / ".notes.txt.abcdefgh.part", out / "notes.txt"]
+    for path in left + kept:
+        path.write_text("half")
+    run(tmp_path, MotifCounter(), write_motif_table(tmp_path), schema="chrombpnet")
+    assert not any(path.exists() for path in left) and all(path.exists() for path in kept)
+    for path in clean.iterdir():
+        assert (out / path.name).read_bytes() == path.read_bytes(), path.name
+
+
 # --- 4. the allele-difference identity, end to end --------------------------------------------
 
 #: SNPs (and one indel each way) of the attribution tests: (1-based pos, allele1, allele2).
